@@ -1,0 +1,36 @@
+"""`python -m service`: read the settings, load the model (failing fast with one line), serve."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from service.app import create_app
+from service.config import Settings
+from service.model import MugClassifier
+from service.runtime import ModelLoadError
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    model = MugClassifier(settings.model_dir, settings.max_image_pixels)
+    try:
+        model.load()
+    except ModelLoadError as error:
+        print(f"error: cannot load the model: {error}", file=sys.stderr)
+        sys.exit(1)
+    uvicorn.run(
+        create_app(settings, model),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
+
+
+if __name__ == "__main__":
+    main()

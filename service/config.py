@@ -1,0 +1,29 @@
+"""Every knob of the service, its default and its environment variable, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.imaging import DEFAULT_MAX_PIXELS
+from service.runtime import DEFAULT_MODEL_DIR
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Read from the environment (names case-insensitive), e.g. `PORT=9000`."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, frozen=True)
+
+    host: str = Field("0.0.0.0", description="interface to listen on")
+    port: int = Field(8080, ge=1, le=65535, description="port (Cloud Run sets $PORT)")
+    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="exported model folder")
+    max_upload_bytes: int = Field(10 * MIB, ge=1, description="largest request body (413 above)")
+    max_batch_images: int = Field(64, ge=1, description="most images in one request (422 above)")
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, ge=1, description="largest width x height decoded (413 above)"
+    )
+    log_level: str = Field("info", description="uvicorn log level")

@@ -1,0 +1,80 @@
+"""The served model, shaped like a KServe model: load, preprocess, predict, postprocess and a
+ready flag. It knows nothing of HTTP; routes call it and turn its results into schemas."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.imaging import CLASS_NAMES, decode_image
+from service.runtime import ModelMetadata, Predictor, load_predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One image's answer."""
+
+    index: int
+    label: str
+    probabilities: tuple[float, ...]  # in CLASS_NAMES order
+
+    def probability_map(self) -> dict[str, float]:
+        return dict(zip(CLASS_NAMES, self.probabilities, strict=True))
+
+
+class MugClassifier:
+    """Owns the loaded model. `ready` turns true once it is loaded and warmed up."""
+
+    def __init__(self, model_dir: Path, max_image_pixels: int) -> None:
+        self.model_dir = model_dir
+        self.max_image_pixels = max_image_pixels
+        self._predictor: Predictor | None = None
+        self.ready = False
+
+    @property
+    def metadata(self) -> ModelMetadata:
+        return self._loaded().metadata
+
+    @property
+    def version(self) -> str:
+        return self.metadata.model_version
+
+    def load(self) -> None:
+        """Load and check the model (raises ModelLoadError); a no-op once loaded."""
+        if self._predictor is None:
+            self._predictor = load_predictor(self.model_dir)
+            log.info("loaded model %s from %s", self.version, self.model_dir)
+        self.ready = True
+
+    def preprocess(self, data: bytes) -> np.ndarray:
+        """Encoded image -> uint8 [64, 64, 3]; raises service.imaging.ImageError."""
+        return decode_image(data, max_pixels=self.max_image_pixels)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [N, 64, 64, 3] -> probabilities float32 [N, 4]."""
+        return self._loaded().predict(images)
+
+    @staticmethod
+    def postprocess(probabilities: np.ndarray) -> list[Classification]:
+        return [
+            Classification(
+                index=int(row.argmax()),
+                label=CLASS_NAMES[int(row.argmax())],
+                probabilities=tuple(float(p) for p in row),
+            )
+            for row in probabilities
+        ]
+
+    def classify(self, images: list[np.ndarray]) -> list[Classification]:
+        """Decoded images -> one Classification each, in order."""
+        return self.postprocess(self.predict(np.stack(images)))
+
+    def _loaded(self) -> Predictor:
+        if self._predictor is None:
+            raise RuntimeError("model is not loaded yet")
+        return self._predictor

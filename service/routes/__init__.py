@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; they parse, call the model, and shape the response."""

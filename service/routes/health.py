@@ -1,0 +1,23 @@
+"""Liveness and readiness: 200 once the model is loaded and warmed up, 503 before."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.schemas import HealthResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "model still loading"}},
+)
+async def health(request: Request) -> HealthResponse | JSONResponse:
+    model = request.app.state.model
+    if not model.ready:
+        body = HealthResponse(status="loading", model_version=None)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return HealthResponse(status="ok", model_version=model.version)

@@ -1,0 +1,64 @@
+"""`POST /predict`: one image or several, as multipart files or base64 JSON."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from service.deps import ReadyModelDep, SettingsDep
+from service.errors import UnsupportedMediaTypeError
+from service.inference import classify_uploads
+from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
+from service.uploads import json_uploads, media_type, parse_json, read_multipart
+
+router = APIRouter(tags=["predict"])
+
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "one photo"},
+        "images": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "several photos (repeat the field)",
+        },
+    },
+}
+
+
+@router.post(
+    "/predict",
+    response_model=Prediction | BatchPrediction,
+    responses=ERROR_RESPONSES,
+    summary="Classify one or several mug photos",
+    description=(
+        "Send `multipart/form-data` with a file under `image` (`curl -F image=@mug.jpg`) or "
+        'several under `images`, or JSON `{"image": "<base64>"}` / `{"images": [...]}`. '
+        "One image answers with a prediction; `images` answers with `predictions`, in order. "
+        "JPEG, PNG, WebP, GIF and BMP of any size are accepted."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+                "application/json": {"schema": PredictJSON.model_json_schema()},
+            },
+        }
+    },
+)
+async def predict(
+    request: Request, model: ReadyModelDep, settings: SettingsDep
+) -> Prediction | BatchPrediction:
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        uploads, single = await read_multipart(request, settings.max_batch_images)
+    elif kind == "application/json":
+        body = await parse_json(request, PredictJSON)
+        uploads, single = json_uploads(body, settings.max_batch_images), body.image is not None
+    else:
+        raise UnsupportedMediaTypeError(
+            f"send multipart/form-data or application/json, not {kind or 'no content type'}"
+        )
+    classifications = await classify_uploads(model, uploads)
+    predictions = [Prediction.of(c, model.version) for c in classifications]
+    return predictions[0] if single else BatchPrediction(predictions=predictions)

@@ -1,0 +1,110 @@
+"""Loading an exported model directory and running it: the one place that knows its layout.
+
+A model directory holds `saved_model/` (TensorFlow SavedModel), `metadata.json` and the
+training report. Training writes it through `ModelMetadata` and reads it back through
+`load_predictor`, so there is a single definition of the format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from service.imaging import CLASS_NAMES, IMAGE_SIZE
+
+SAVED_MODEL_DIR = "saved_model"
+METADATA_FILE = "metadata.json"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
+
+
+class ModelLoadError(Exception):
+    """The model directory cannot be served; the message is one line saying why."""
+
+
+class ModelMetadata(BaseModel):
+    """What a client or operator needs to know about the exported model."""
+
+    class_names: list[str]
+    input_size: int
+    model_version: str
+    trained_at: str
+    git_commit: str
+    metrics: dict[str, Any] = {}
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ModelMetadata:
+        path = model_dir / METADATA_FILE
+        try:
+            metadata = cls.model_validate_json(path.read_bytes())
+        except FileNotFoundError as error:
+            raise ModelLoadError(f"{path}: metadata file not found") from error
+        except (ValidationError, OSError) as error:
+            first = str(error).splitlines()[0]
+            raise ModelLoadError(f"{path}: invalid metadata ({first})") from error
+        if tuple(metadata.class_names) != CLASS_NAMES or metadata.input_size != IMAGE_SIZE:
+            raise ModelLoadError(
+                f"{path}: model expects {metadata.class_names} at {metadata.input_size}px, "
+                f"the service {list(CLASS_NAMES)} at {IMAGE_SIZE}px"
+            )
+        return metadata
+
+    def write(self, model_dir: Path) -> None:
+        (model_dir / METADATA_FILE).write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+
+
+class Predictor(Protocol):
+    """A loaded model: uint8 images [N, 64, 64, 3] -> probabilities float32 [N, 4]."""
+
+    metadata: ModelMetadata
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+
+class TensorFlowPredictor:
+    """Runs the SavedModel's default signature with TensorFlow."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import tensorflow as tf  # imported here: only this runtime pays its start-up cost
+
+        self.metadata = ModelMetadata.read(model_dir)
+        path = model_dir / SAVED_MODEL_DIR
+        if not path.is_dir():
+            raise ModelLoadError(f"{path}: SavedModel folder not found")
+        try:
+            loaded = tf.saved_model.load(str(path))
+            self._signature = loaded.signatures["serving_default"]
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise ModelLoadError(f"{path}: cannot load SavedModel ({first})") from error
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._tf = tf
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        batch = self._tf.constant(images, dtype=self._tf.float32)
+        return self._signature(images=batch)["probabilities"].numpy()
+
+
+def load_predictor(model_dir: Path) -> Predictor:
+    """Load and check a model directory: it must answer a dummy batch with [N, 4]."""
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: model folder not found")
+    predictor = TensorFlowPredictor(model_dir)
+    check_output_shape(predictor)
+    return predictor
+
+
+def check_output_shape(predictor: Predictor) -> None:
+    """One dummy prediction: proves the model runs and has the shape the service expects."""
+    dummy = np.zeros((2, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    try:
+        output = predictor.predict(dummy)
+    except Exception as error:  # a runtime's own error type; reported as a load failure
+        raise ModelLoadError(f"model cannot run on a [2, 64, 64, 3] batch ({error})") from error
+    if output.shape != (2, len(CLASS_NAMES)):
+        raise ModelLoadError(
+            f"model returns shape {output.shape[1:]}, expected ({len(CLASS_NAMES)},)"
+        )

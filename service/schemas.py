@@ -1,0 +1,131 @@
+"""Request and response bodies of the HTTP API, with the examples /docs shows."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.model import Classification
+
+EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
+EXAMPLE_PROBABILITIES = {"white": 0.0021, "black": 0.9912, "blue": 0.0051, "transparent": 0.0016}
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(examples=["ok"])
+    model_version: str | None = Field(examples=["20261129183000"])
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="machine-readable code", examples=["not_an_image"])
+    detail: str = Field(examples=["image: the upload is not a recognisable image"])
+    field: str | None = Field(None, description="the request part at fault", examples=["image"])
+
+
+class PredictJSON(BaseModel):
+    """One image as `image`, or several as `images`; base64 (standard or URL-safe, padding
+    optional, a `data:` URL prefix allowed)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"image": EXAMPLE_B64}, {"images": [EXAMPLE_B64] * 2}]},
+    )
+
+    image: str | None = None
+    images: list[str] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> PredictJSON:
+        if (self.image is None) == (self.images is None):
+            raise ValueError("send exactly one of `image` (one base64 string) or `images` (a list)")
+        return self
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="the predicted class", examples=["black"])
+    index: int = Field(description="its index: 0 white, 1 black, 2 blue, 3 transparent")
+    probabilities: dict[str, float] = Field(
+        description="every class's probability; they sum to 1", examples=[EXAMPLE_PROBABILITIES]
+    )
+    model_version: str = Field(examples=["20261129183000"])
+
+    @classmethod
+    def of(cls, classification: Classification, model_version: str) -> Prediction:
+        return cls(
+            label=classification.label,
+            index=classification.index,
+            probabilities=classification.probability_map(),
+            model_version=model_version,
+        )
+
+
+class BatchPrediction(BaseModel):
+    predictions: list[Prediction] = Field(description="one per image, in request order")
+
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "not an image, corrupt or unsupported image, malformed body",
+        413: "body or image too large",
+        415: "content type is neither multipart/form-data nor application/json",
+        422: "missing field, invalid base64 or JSON, too many images",
+    }.items()
+}
+
+
+# --- TensorFlow Serving / Cloud ML Engine REST form -------------------------------------------
+
+
+class Base64Bytes(BaseModel):
+    b64: str
+
+
+class TFServingInstance(BaseModel):
+    """`{"bytes": {"b64": ...}}`, `{"image_bytes": {"b64": ...}}` or `{"b64": ...}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bytes: Base64Bytes | None = None
+    image_bytes: Base64Bytes | None = None
+    b64: str | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> TFServingInstance:
+        if sum(v is not None for v in (self.bytes, self.image_bytes, self.b64)) != 1:
+            raise ValueError('an instance is {"bytes": {"b64": "..."}} (or image_bytes, or b64)')
+        return self
+
+    @property
+    def base64(self) -> str:
+        if self.b64 is not None:
+            return self.b64
+        wrapped = self.bytes or self.image_bytes
+        assert wrapped is not None  # guaranteed by exactly_one
+        return wrapped.b64
+
+
+class TFServingRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"instances": [{"bytes": {"b64": EXAMPLE_B64}}]}]}
+    )
+
+    instances: list[TFServingInstance] = Field(min_length=1)
+
+
+class TFServingPrediction(BaseModel):
+    classes: int = Field(examples=[1])
+    probabilities: list[float] = Field(examples=[[0.0021, 0.9912, 0.0051, 0.0016]])
+
+
+class TFServingResponse(BaseModel):
+    predictions: list[TFServingPrediction]
+
+
+class TFServingVersionStatus(BaseModel):
+    version: str
+    state: str
+    status: dict[str, str]
+
+
+class TFServingModelStatus(BaseModel):
+    model_version_status: list[TFServingVersionStatus]

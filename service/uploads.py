@@ -1,0 +1,108 @@
+"""Getting image bytes out of a request: multipart fields, base64 JSON, TF Serving instances.
+
+Each image keeps the name of the field it came from (`image`, `images[2]`, `instances[0]`),
+so an error can say which one was at fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from service.errors import MalformedBodyError, RequestError, UnsupportedMediaTypeError
+from service.schemas import PredictJSON
+
+_BASE64_WHITESPACE = re.compile(r"\s+")
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    data: bytes
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def parse_json(request: Request, schema: type[SchemaT]) -> SchemaT:
+    """The body as `schema`; malformed JSON or a wrong shape is a 422 naming the field."""
+    if media_type(request) != "application/json":
+        raise UnsupportedMediaTypeError(
+            f"send application/json, not {media_type(request) or 'no content type'}"
+        )
+    try:
+        return schema.model_validate_json(await request.body())
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        location = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "json_invalid":
+            raise RequestError(f"body is not valid JSON ({first['msg']})", "body") from error
+        field = location or "body"
+        raise RequestError(f"{field}: {first['msg']}", field) from error
+
+
+async def read_multipart(request: Request, max_images: int) -> tuple[list[Upload], bool]:
+    """Files under `image` (exactly one) or `images` (one or more). Returns the uploads and
+    whether the single-image form was used."""
+    try:
+        form = await request.form(max_files=max_images, max_fields=max_images + 8)
+    except HTTPException as error:  # starlette's answer to a multipart it cannot parse
+        if "Too many files" in str(error.detail):
+            raise RequestError(
+                f"images: at most {max_images} files per request", "images"
+            ) from error
+        raise MalformedBodyError(f"malformed multipart body ({error.detail})", "body") from error
+    except ValueError as error:  # python-multipart's own parse errors
+        raise MalformedBodyError(f"malformed multipart body ({error})", "body") from error
+    single = form.getlist("image")
+    many = form.getlist("images")
+    if single and many:
+        raise RequestError("send files under `image` or under `images`, not both", "image")
+    if len(single) > 1:
+        raise RequestError("`image` takes one file; send several under `images`", "image")
+    fields = [("image", single[0])] if single else [(f"images[{i}]", f) for i, f in enumerate(many)]
+    if not fields:
+        raise RequestError("no file: send one under `image` or several under `images`", "image")
+    check_count(len(fields), max_images, "images")
+    uploads = []
+    for name, part in fields:
+        if not isinstance(part, UploadFile):
+            raise RequestError(f"{name}: expected a file upload, got a text field", name)
+        uploads.append(Upload(name, await part.read()))
+    return uploads, bool(single)
+
+
+def decode_base64(text: str, field: str) -> Upload:
+    """Standard or URL-safe base64, padding optional, `data:...;base64,` prefix allowed."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    text = _BASE64_WHITESPACE.sub("", text).replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return Upload(field, base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as error:
+        raise RequestError(f"{field}: invalid base64", field) from error
+
+
+def json_uploads(body: PredictJSON, max_images: int) -> list[Upload]:
+    """The images of a `/predict` JSON body, decoded from base64."""
+    if body.image is not None:
+        return [decode_base64(body.image, "image")]
+    images = body.images or []
+    check_count(len(images), max_images, "images")
+    return [decode_base64(text, f"images[{i}]") for i, text in enumerate(images)]
+
+
+def check_count(count: int, max_images: int, field: str) -> None:
+    if count > max_images:
+        raise RequestError(f"{field}: {count} images; at most {max_images} per request", field)

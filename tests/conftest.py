@@ -1,0 +1,57 @@
+"""Shared fixtures: where the photos are, a tiny copy of the dataset, sample images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from training.dataset import default_data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+CLASS_FOLDERS = ("0white", "1black", "2blue", "3transparant")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real photos: $MUGS_DATA_DIR, else data/. Missing photos fail, never skip."""
+    path = default_data_dir()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not (path / "train").is_dir() or not (path / "test").is_dir():
+        pytest.fail(
+            f"mug photos not found at {path}: set MUGS_DATA_DIR to the folder holding "
+            "train/ and test/ (see data/README.md)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_photos(data_dir: Path) -> list[tuple[Path, int]]:
+    """Every test photo with its label, in a stable order."""
+    return [
+        (photo, label)
+        for label, folder in enumerate(CLASS_FOLDERS)
+        for photo in sorted((data_dir / "test" / folder).glob("*.jpg"))
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train/ and test/ with 4 real photos per class, linked from the real dataset."""
+    root = tmp_path_factory.mktemp("tiny-mugs")
+    for split in ("train", "test"):
+        for folder in CLASS_FOLDERS:
+            target = root / split / folder
+            target.mkdir(parents=True)
+            for photo in sorted((data_dir / split / folder).glob("*.jpg"))[:4]:
+                (target / photo.name).symlink_to(photo)
+    return root
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for running the project's commands as a user would."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(extra)
+    return env

@@ -1,0 +1,112 @@
+"""The training commands end to end, on a handful of real photos for one epoch, and the
+bundled model on the whole test split."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from service.imaging import CLASS_NAMES
+from service.runtime import DEFAULT_MODEL_DIR, ModelMetadata, load_predictor
+from tests.conftest import subprocess_env
+from training.dataset import load_split
+from training.train import TrainConfig, predict_probabilities, train
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=subprocess_env(), timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def one_epoch_model(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m training.task` for one epoch on 16 photos, exported to a temp folder."""
+    output = tmp_path_factory.mktemp("model")
+    result = run(
+        "-m", "training.task", "--data-dir", str(tiny_data_dir),
+        "--epochs", "1", "--batch-size", "8", "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Evaluation on" in result.stdout and "confusion matrix" in result.stdout
+    return output
+
+
+def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
+    assert (one_epoch_model / "saved_model" / "saved_model.pb").is_file()
+    assert (one_epoch_model / "confusion_matrix.png").stat().st_size > 1000
+    metadata = ModelMetadata.read(one_epoch_model)
+    assert metadata.class_names == list(CLASS_NAMES) and metadata.model_version.isdigit()
+    report = json.loads((one_epoch_model / "metrics.json").read_text())
+    assert report["epochs"] == 1 and report["seed"] == TrainConfig().seed
+    assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 4)
+    evaluation = report["evaluation"]
+    assert evaluation["n"] == 16 and 0 <= evaluation["accuracy"] <= 1
+    assert set(evaluation["per_class"]) == set(CLASS_NAMES)
+    assert np.asarray(evaluation["confusion_matrix"]).sum() == 16
+    assert report["wall_time_s"] > 0
+
+
+def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -> None:
+    photos = load_split(tiny_data_dir / "test")
+    loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
+    as_float = loaded.signatures["serving_default"](images=tf.constant(photos.images, tf.float32))
+    as_uint8 = loaded.signatures["serving_uint8"](images=tf.constant(photos.images))
+    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
+    as_bytes = loaded.signatures["serving_bytes"](bytes=encoded)
+
+    probabilities = as_float["probabilities"].numpy()
+    assert probabilities.shape == (16, len(CLASS_NAMES))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(as_uint8["probabilities"].numpy(), probabilities, atol=1e-6)
+    np.testing.assert_allclose(as_bytes["probabilities"].numpy(), probabilities, atol=1e-4)
+    np.testing.assert_array_equal(as_bytes["classes"].numpy(), probabilities.argmax(axis=1))
+
+
+def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir: Path) -> None:
+    result = run(
+        "-m", "training.evaluate", "--model-dir", str(one_epoch_model), "--json",
+        str(tiny_data_dir / "test"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads((one_epoch_model / "metrics.json").read_text())
+    assert metrics["n"] == 16
+    assert metrics["confusion_matrix"] == report["evaluation"]["confusion_matrix"]
+    assert metrics["accuracy"] == report["evaluation"]["accuracy"]
+
+
+def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
+    data = load_split(tiny_data_dir / "train")
+    config = TrainConfig(epochs=1, batch_size=8, seed=7)
+    first = predict_probabilities(train(config, data), data.images)
+    second = predict_probabilities(train(config, data), data.images)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("-m", "training.task", "--data-dir", str(tmp_path / "nowhere"), "--epochs", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nowhere' / 'train'}: folder not found"
+
+
+def test_evaluate_without_a_model_is_one_clear_line(tmp_path: Path, data_dir: Path) -> None:
+    result = run("-m", "training.evaluate", "--model-dir", str(tmp_path), str(data_dir / "test"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: ") and "metadata" in result.stderr
+
+
+def test_bundled_model_reaches_99_percent_on_test(data_dir: Path) -> None:
+    result = run("-m", "training.evaluate", "--json", str(data_dir / "test"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["n"] == 500
+    assert metrics["accuracy"] >= 0.99, metrics["confusion_matrix"]
+    assert metrics["model_version"] == load_predictor(DEFAULT_MODEL_DIR).metadata.model_version

@@ -1,0 +1,96 @@
+"""Metrics of a model on labelled photos, and the report files written next to a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.imaging import CLASS_NAMES
+
+METRICS_FILE = "metrics.json"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall and the confusion matrix (rows = true class)."""
+    n_classes = len(CLASS_NAMES)
+    predicted = probabilities.argmax(axis=1)
+    matrix = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(matrix, (labels, predicted), 1)
+    per_class = {}
+    for index, name in enumerate(CLASS_NAMES):
+        true_positive = int(matrix[index, index])
+        predicted_as = int(matrix[:, index].sum())
+        actual = int(matrix[index, :].sum())
+        per_class[name] = {
+            "precision": round(true_positive / predicted_as, 4) if predicted_as else 0.0,
+            "recall": round(true_positive / actual, 4) if actual else 0.0,
+            "support": actual,
+        }
+    return {
+        "accuracy": round(float((predicted == labels).mean()), 4) if len(labels) else 0.0,
+        "n": len(labels),
+        "errors": int((predicted != labels).sum()),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "class_names": list(CLASS_NAMES),
+    }
+
+
+def write_report(output_dir: Path, report: dict[str, Any]) -> None:
+    """metrics.json plus a PNG of the evaluation's confusion matrix, if there is one."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    evaluation = report.get("evaluation")
+    if evaluation:
+        title = f"{report.get('evaluated_on', 'evaluation')}: accuracy {evaluation['accuracy']:.2%}"
+        save_confusion_png(
+            np.asarray(evaluation["confusion_matrix"]), output_dir / CONFUSION_PNG, title
+        )
+
+
+def save_confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 4.5), dpi=100)
+    axes.imshow(matrix, cmap="Blues")
+    ticks = range(len(CLASS_NAMES))
+    axes.set_xticks(ticks, CLASS_NAMES)
+    axes.set_yticks(ticks, CLASS_NAMES)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > threshold else "black"
+        axes.text(col, row, str(count), ha="center", va="center", color=colour)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A human-readable table of `classification_metrics` output."""
+    names = metrics["class_names"]
+    width = max(len(name) for name in names) + 2
+    lines = [
+        f"accuracy {metrics['accuracy']:.2%} on {metrics['n']} photos ({metrics['errors']} wrong)",
+        "",
+        f"{'':{width}}precision  recall  support",
+    ]
+    for name in names:
+        row = metrics["per_class"][name]
+        lines.append(
+            f"{name:{width}}{row['precision']:>9.3f}  {row['recall']:>6.3f}  {row['support']:>7}"
+        )
+    lines += ["", "confusion matrix (rows = true, columns = predicted)"]
+    lines.append(f"{'':{width}}" + "".join(f"{name:>{width}}" for name in names))
+    for name, row in zip(names, metrics["confusion_matrix"], strict=True):
+        lines.append(f"{name:{width}}" + "".join(f"{count:>{width}}" for count in row))
+    return "\n".join(lines)
