@@ -67,6 +67,16 @@ class BadImageError(RequestError):
         self.status_code, self.code = self._CODES.get(type(error), (400, "bad_image"))
 
 
+def field_path(location: tuple[int | str, ...]) -> str | None:
+    """("instances", 0, "b64") -> "instances[0].b64"; pydantic's `loc` as a client reads it."""
+    path = ""
+    for part in location:
+        if part == "body" and not path:
+            continue
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or None
+
+
 def error_response(status_code: int, code: str, detail: str, field: str | None = None):
     body = {"error": code, "detail": detail}
     if field is not None:
@@ -84,7 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(part) for part in first["loc"] if part != "body") or None
+        field = field_path(tuple(first["loc"]))
         detail = f"{field}: {first['msg']}" if field else str(first["msg"])
         return error_response(422, "invalid_request", detail, field)
 

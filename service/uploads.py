@@ -17,7 +17,12 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from service.errors import MalformedBodyError, RequestError, UnsupportedMediaTypeError
+from service.errors import (
+    MalformedBodyError,
+    RequestError,
+    UnsupportedMediaTypeError,
+    field_path,
+)
 from service.schemas import PredictJSON
 
 _BASE64_WHITESPACE = re.compile(r"\s+")
@@ -44,10 +49,9 @@ async def parse_json(request: Request, schema: type[SchemaT]) -> SchemaT:
         return schema.model_validate_json(await request.body())
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
-        location = ".".join(str(part) for part in first["loc"])
         if first["type"] == "json_invalid":
             raise RequestError(f"body is not valid JSON ({first['msg']})", "body") from error
-        field = location or "body"
+        field = field_path(tuple(first["loc"])) or "body"
         raise RequestError(f"{field}: {first['msg']}", field) from error
 
 

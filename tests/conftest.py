@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.config import Settings
+from service.runtime import DEFAULT_MODEL_DIR
 from training.dataset import default_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +60,17 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The model the service tests run against: the bundled one unless MODEL_DIR says."""
+    return Path(os.environ.get("MODEL_DIR", DEFAULT_MODEL_DIR))
+
+
+@pytest.fixture(scope="session")
+def client(model_dir: Path) -> Iterator[TestClient]:
+    """The real app on the real model, started through its lifespan."""
+    app = create_app(Settings(model_dir=model_dir))
+    with TestClient(app) as test_client:
+        yield test_client

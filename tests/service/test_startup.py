@@ -1,0 +1,115 @@
+"""`python -m service` as an operator runs it: serves on $PORT, or refuses to start with one
+clear line when the model cannot be loaded."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import subprocess_env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(**env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        env=subprocess_env(HOST="127.0.0.1", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def live_url(model_dir: Path) -> Iterator[str]:
+    """The service in its own process on a free, non-default port."""
+    port = free_port()
+    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"service did not become healthy: {process.communicate()[1][-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def test_serves_predictions_on_the_port_it_is_given(live_url: str, test_photos) -> None:
+    photo, label = test_photos[-1]
+    response = httpx.post(f"{live_url}/predict", files={"image": photo.read_bytes()})
+    assert response.status_code == 200
+    assert response.json()["index"] == label
+
+
+def test_oversized_chunked_body_is_refused_while_streaming(live_url: str) -> None:
+    """No Content-Length: the limit applies to the bytes as they arrive. The client sends a
+    little over the limit of a body it says goes on, and gets 413 without sending the rest."""
+    host, port = live_url.removeprefix("http://").split(":")
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+    )
+    part = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+    megabyte = b"\0" * (1024 * 1024)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + b"%x\r\n%s\r\n" % (len(part), part))
+        for _ in range(11):  # 11 MiB of a body that never ends
+            sock.sendall(b"%x\r\n%s\r\n" % (len(megabyte), megabyte))
+        answer = b""
+        while not answer.endswith(b"}"):  # the JSON body closes the response
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"error":"body_too_large"' in answer
+    assert httpx.get(f"{live_url}/health").status_code == 200
+
+
+def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """Model folders that must not be served, with the words the error must contain."""
+    empty = root / "empty"
+    empty.mkdir()
+    no_saved_model = root / "no-saved-model"
+    no_saved_model.mkdir()
+    shutil.copy(model_dir / "metadata.json", no_saved_model)
+    corrupt = root / "corrupt"
+    shutil.copytree(model_dir, corrupt)
+    (corrupt / "saved_model" / "saved_model.pb").write_bytes(b"not a protobuf")
+    return {
+        "missing": (root / "nowhere", "model folder not found"),
+        "empty": (empty, "metadata file not found"),
+        "no saved model": (no_saved_model, "SavedModel folder not found"),
+        "corrupt": (corrupt, "cannot load SavedModel"),
+    }
+
+
+def test_unloadable_model_stops_start_up_with_one_line(model_dir: Path, tmp_path: Path) -> None:
+    for name, (path, words) in broken_model_dirs(model_dir, tmp_path).items():
+        process = start_service(PORT=str(free_port()), MODEL_DIR=str(path))
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 1, name
+        # TensorFlow's own start-up notices may precede it; the reason is one line.
+        reasons = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert len(reasons) == 1 and "Traceback" not in stderr, stderr
+        assert reasons[0].startswith("error: cannot load the model") and words in reasons[0]
