@@ -18,7 +18,7 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    model = MugClassifier(settings.model_dir, settings.max_image_pixels)
+    model = MugClassifier(settings)
     try:
         model.load()
     except ModelLoadError as error:

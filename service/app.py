@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     """The app for `settings` (default: from the environment). Pass a `model` already loaded
     to skip loading in the lifespan (the command line loads first to fail fast)."""
     settings = settings or Settings()
-    model = model or MugClassifier(settings.model_dir, settings.max_image_pixels)
+    model = model or MugClassifier(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,12 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="interface to listen on")
     port: int = Field(8080, ge=1, le=65535, description="port (Cloud Run sets $PORT)")
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="exported model folder")
+    model_runtime: Literal["litert", "tensorflow"] = Field(
+        "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
+    )
+    model_threads: int | None = Field(
+        None, ge=1, description="threads for one model call (default: the runtime's choice)"
+    )
     max_upload_bytes: int = Field(10 * MIB, ge=1, description="largest request body (413 above)")
     max_batch_images: int = Field(64, ge=1, description="most images in one request (422 above)")
     max_image_pixels: int = Field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from service.config import Settings
 from service.imaging import CLASS_NAMES, decode_image
 from service.runtime import ModelMetadata, Predictor, load_predictor
 
@@ -30,9 +30,8 @@ class Classification:
 class MugClassifier:
     """Owns the loaded model. `ready` turns true once it is loaded and warmed up."""
 
-    def __init__(self, model_dir: Path, max_image_pixels: int) -> None:
-        self.model_dir = model_dir
-        self.max_image_pixels = max_image_pixels
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._predictor: Predictor | None = None
         self.ready = False
 
@@ -47,13 +46,21 @@ class MugClassifier:
     def load(self) -> None:
         """Load and check the model (raises ModelLoadError); a no-op once loaded."""
         if self._predictor is None:
-            self._predictor = load_predictor(self.model_dir)
-            log.info("loaded model %s from %s", self.version, self.model_dir)
+            settings = self.settings
+            self._predictor = load_predictor(
+                settings.model_dir, settings.model_runtime, settings.model_threads
+            )
+            log.info(
+                "loaded model %s from %s with %s",
+                self.version,
+                settings.model_dir,
+                settings.model_runtime,
+            )
         self.ready = True
 
     def preprocess(self, data: bytes) -> np.ndarray:
         """Encoded image -> uint8 [64, 64, 3]; raises service.imaging.ImageError."""
-        return decode_image(data, max_pixels=self.max_image_pixels)
+        return decode_image(data, max_pixels=self.settings.max_image_pixels)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """uint8 [N, 64, 64, 3] -> probabilities float32 [N, 4]."""

@@ -1,13 +1,16 @@
 """Loading an exported model directory and running it: the one place that knows its layout.
 
-A model directory holds `saved_model/` (TensorFlow SavedModel), `metadata.json` and the
-training report. Training writes it through `ModelMetadata` and reads it back through
-`load_predictor`, so there is a single definition of the format.
+A model directory holds `saved_model/` (TensorFlow SavedModel), `model.tflite` (the same
+network converted for LiteRT), `metadata.json` and the training report. Training writes it
+through `ModelMetadata` and reads it back through `load_predictor`, so there is a single
+definition of the format. Two runtimes run it behind one interface: LiteRT (small and quick
+to start, the default) and TensorFlow (needs the `tensorflow` extra).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,7 +20,9 @@ from pydantic import BaseModel, ValidationError
 from service.imaging import CLASS_NAMES, IMAGE_SIZE
 
 SAVED_MODEL_DIR = "saved_model"
+TFLITE_FILE = "model.tflite"
 METADATA_FILE = "metadata.json"
+RUNTIMES = ("litert", "tensorflow")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
 
 
@@ -68,12 +73,15 @@ class TensorFlowPredictor:
     """Runs the SavedModel's default signature with TensorFlow."""
 
     def __init__(self, model_dir: Path) -> None:
-        import tensorflow as tf  # imported here: only this runtime pays its start-up cost
-
         self.metadata = ModelMetadata.read(model_dir)
         path = model_dir / SAVED_MODEL_DIR
         if not path.is_dir():
             raise ModelLoadError(f"{path}: SavedModel folder not found")
+        try:
+            import tensorflow as tf  # imported here: only this runtime pays its start-up cost
+        except ImportError as error:
+            hint = "pip install 'mug-classifier[tensorflow]'"
+            raise ModelLoadError(f"MODEL_RUNTIME=tensorflow needs TensorFlow: {hint}") from error
         try:
             loaded = tf.saved_model.load(str(path))
             self._signature = loaded.signatures["serving_default"]
@@ -88,11 +96,44 @@ class TensorFlowPredictor:
         return self._signature(images=batch)["probabilities"].numpy()
 
 
-def load_predictor(model_dir: Path) -> Predictor:
+class LiteRTPredictor:
+    """Runs `model.tflite` with LiteRT: no TensorFlow needed, small and quick to load."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.metadata = ModelMetadata.read(model_dir)
+        path = model_dir / TFLITE_FILE
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: LiteRT model not found")
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self._runner = interpreter.get_signature_runner("serving_default")
+            (self._output,) = self._runner.get_output_details()  # its one output's name
+        except (ValueError, RuntimeError) as error:
+            raise ModelLoadError(f"{path}: cannot load LiteRT model ({error})") from error
+        self._interpreter = interpreter
+        # An interpreter runs one call at a time; the batcher sends one at a time anyway.
+        self._lock = threading.Lock()
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        with self._lock:
+            output = self._runner(images=images.astype(np.float32, copy=False))
+            return np.array(output[self._output])  # a copy: the buffer is reused
+
+
+def load_predictor(
+    model_dir: Path, runtime: str = "litert", threads: int | None = None
+) -> Predictor:
     """Load and check a model directory: it must answer a dummy batch with [N, 4]."""
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model folder not found")
-    predictor = TensorFlowPredictor(model_dir)
+    if runtime == "litert":
+        predictor: Predictor = LiteRTPredictor(model_dir, threads)
+    elif runtime == "tensorflow":
+        predictor = TensorFlowPredictor(model_dir)
+    else:
+        raise ModelLoadError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     check_output_shape(predictor)
     return predictor
 

@@ -1,5 +1,5 @@
-"""Write a trained model as a servable directory: SavedModel with two signatures,
-metadata.json, and the report that training produced.
+"""Write a trained model as a servable directory: SavedModel with three signatures, the
+same network converted for LiteRT, metadata.json, and the report that training produced.
 
 Signatures:
 - `serving_default`: `images` float32 [N, 64, 64, 3] (0..255) -> `probabilities` [N, 4].
@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from service.imaging import CLASS_NAMES, IMAGE_SIZE
-from service.runtime import SAVED_MODEL_DIR, ModelMetadata
+from service.runtime import SAVED_MODEL_DIR, TFLITE_FILE, ModelMetadata
 
 
 def export_model(model: keras.Model, export_dir: Path, metrics: dict[str, Any]) -> ModelMetadata:
@@ -31,7 +31,8 @@ def export_model(model: keras.Model, export_dir: Path, metrics: dict[str, Any]) 
     saved_model_dir = export_dir / SAVED_MODEL_DIR
     if saved_model_dir.exists():
         shutil.rmtree(saved_model_dir)
-    _archive(model).write_out(str(saved_model_dir), verbose=False)
+    _save_signatures(model, saved_model_dir)
+    (export_dir / TFLITE_FILE).write_bytes(_to_litert(model))
     now = dt.datetime.now(dt.UTC)
     metadata = ModelMetadata(
         class_names=list(CLASS_NAMES),
@@ -46,40 +47,49 @@ def export_model(model: keras.Model, export_dir: Path, metrics: dict[str, Any]) 
     return metadata
 
 
-def _archive(model: keras.Model) -> keras.export.ExportArchive:
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    image_batch = [IMAGE_SIZE, IMAGE_SIZE, 3]
+def _save_signatures(model: keras.Model, path: Path) -> None:
+    """A plain tf.Module (Keras' ExportArchive stores every weight twice here)."""
+    image_batch = [None, IMAGE_SIZE, IMAGE_SIZE, 3]
 
     def probabilities(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"probabilities": model(tf.cast(images, tf.float32), training=False)}
 
-    def classify_bytes(bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+    def classify_bytes(bytes: tf.Tensor) -> dict[str, tf.Tensor]:  # TF Serving's input key
         images = tf.map_fn(_decode_for_serving, bytes, fn_output_signature=tf.float32)
         probs = model(images, training=False)
         return {"classes": tf.argmax(probs, axis=-1), "probabilities": probs}
 
-    archive.add_endpoint(
-        "serving_default",
-        probabilities,
-        input_signature=[tf.TensorSpec([None, *image_batch], tf.float32, name="images")],
-    )
-    archive.add_endpoint(
-        "serving_uint8",
-        probabilities,
-        input_signature=[tf.TensorSpec([None, *image_batch], tf.uint8, name="images")],
-    )
-    archive.add_endpoint(
-        "serving_bytes",
-        classify_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="bytes")],
-    )
-    return archive
+    signatures = {
+        "serving_default": tf.function(
+            probabilities, input_signature=[tf.TensorSpec(image_batch, tf.float32, name="images")]
+        ),
+        "serving_uint8": tf.function(
+            probabilities, input_signature=[tf.TensorSpec(image_batch, tf.uint8, name="images")]
+        ),
+        "serving_bytes": tf.function(
+            classify_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="bytes")]
+        ),
+    }
+    module = tf.Module()
+    module.weights = list(model.weights)  # the weights alone: no optimizer state
+    tf.saved_model.save(module, str(path), signatures=signatures)
+
+
+def _to_litert(model: keras.Model) -> bytes:
+    """The network converted for LiteRT, float32 as trained (no quantisation), so both
+    runtimes give the same probabilities. Converted from the Keras model: converting the
+    SavedModel gave a model without its weights (44 KB, NaN outputs) with TensorFlow 2.21."""
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def _decode_for_serving(encoded: tf.Tensor) -> tf.Tensor:
     """TensorFlow's rendering of `service.imaging.decode_image`: centre square, 64x64."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image = tf.cond(
+        tf.io.is_jpeg(encoded),
+        # Pillow's JPEG decoding is libjpeg's accurate integer DCT; TensorFlow defaults to fast.
+        lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
+    )
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)
     image = tf.image.crop_to_bounding_box(

@@ -1,4 +1,5 @@
-"""The network: a small residual CNN with batch norm and a global-average-pooling head.
+"""The network: grey-world white balance, then a small residual CNN with batch norm and a
+global-average-pooling head.
 
 Global pooling (instead of flattening) keeps the head from memorising where the table
 shows through, which is what lets the model carry over from the grey to the green table.
@@ -7,7 +8,7 @@ shows through, which is what lets the model carry over from the grey to the gree
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from service.imaging import CLASS_NAMES, IMAGE_SIZE
 
@@ -16,12 +17,9 @@ STAGE_CHANNELS = (32, 64, 128, 256)
 
 def build_model() -> keras.Model:
     """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: softmax probabilities [N, 4]."""
-    import os
-
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    if os.environ.get("GRAYWORLD"):
-        x = GrayWorld()(x)
+    x = GreyWorldBalance()(x)
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
     for stage, channels in enumerate(STAGE_CHANNELS):
         x = _residual_block(x, channels, stride=1 if stage == 0 else 2)
@@ -49,10 +47,12 @@ def _residual_block(x, channels: int, stride: int):
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
-class GrayWorld(layers.Layer):
-    def call(self, x):
-        import keras.ops as ops
+class GreyWorldBalance(layers.Layer):
+    """White balance by the grey-world assumption: scale each channel so the image's
+    average colour is grey. The greenish cast of the test table mostly cancels out, and
+    it is part of the exported graph, so serving does exactly the same."""
 
-        means = ops.mean(x, axis=(1, 2), keepdims=True)
-        grey = ops.mean(means, axis=-1, keepdims=True)
-        return x * (grey / (means + 1e-3))
+    def call(self, images):
+        channel_means = ops.mean(images, axis=(1, 2), keepdims=True)
+        grey = ops.mean(channel_means, axis=-1, keepdims=True)
+        return images * (grey / (channel_means + 1e-3))

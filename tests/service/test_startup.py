@@ -3,6 +3,7 @@ clear line when the model cannot be loaded."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -90,17 +91,23 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     """Model folders that must not be served, with the words the error must contain."""
     empty = root / "empty"
     empty.mkdir()
-    no_saved_model = root / "no-saved-model"
-    no_saved_model.mkdir()
-    shutil.copy(model_dir / "metadata.json", no_saved_model)
+    metadata_only = root / "metadata-only"
+    metadata_only.mkdir()
+    shutil.copy(model_dir / "metadata.json", metadata_only)
     corrupt = root / "corrupt"
     shutil.copytree(model_dir, corrupt)
-    (corrupt / "saved_model" / "saved_model.pb").write_bytes(b"not a protobuf")
+    (corrupt / "model.tflite").write_bytes(b"not a flatbuffer" * 100)
+    wrong_classes = root / "wrong-classes"
+    shutil.copytree(model_dir, wrong_classes)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["class_names"] = ["cup", "glass"]
+    (wrong_classes / "metadata.json").write_text(json.dumps(metadata))
     return {
         "missing": (root / "nowhere", "model folder not found"),
         "empty": (empty, "metadata file not found"),
-        "no saved model": (no_saved_model, "SavedModel folder not found"),
-        "corrupt": (corrupt, "cannot load SavedModel"),
+        "no model file": (metadata_only, "LiteRT model not found"),
+        "corrupt": (corrupt, "cannot load LiteRT model"),
+        "wrong classes": (wrong_classes, "model expects ['cup', 'glass']"),
     }
 
 
