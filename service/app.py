@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from service.batching import MicroBatcher
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.limits import BodyLimitMiddleware
@@ -27,7 +28,11 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(model.load)
+        batcher = MicroBatcher(model.predict, settings.batch_max_size, settings.batch_max_wait_ms)
+        await batcher.start()
+        app.state.batcher = batcher
         yield
+        await batcher.stop()
 
     app = FastAPI(
         title="mug-classifier",

@@ -33,4 +33,10 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, ge=1, description="largest width x height decoded (413 above)"
     )
+    batch_max_size: int = Field(
+        64, ge=1, description="images per model call before the batch queue flushes"
+    )
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, description="longest a request waits in the batch queue for company"
+    )
     log_level: str = Field("info", description="uvicorn log level")

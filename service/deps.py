@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.batching import MicroBatcher
 from service.config import Settings
 from service.errors import RequestError
 from service.model import MugClassifier
@@ -27,5 +28,10 @@ def get_ready_model(request: Request) -> MugClassifier:
     return model
 
 
+def get_batcher(request: Request) -> MicroBatcher:
+    return request.app.state.batcher
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadyModelDep = Annotated[MugClassifier, Depends(get_ready_model)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

@@ -1,23 +1,32 @@
-"""From uploaded bytes to classifications: decode off the event loop, then predict."""
+"""From uploaded bytes to classifications: decode off the event loop, then predict through
+the batch queue, so one large upload never stalls the others and concurrent requests share
+model calls."""
 
 from __future__ import annotations
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from service.batching import MicroBatcher
 from service.errors import BadImageError
 from service.imaging import ImageError
 from service.model import Classification, MugClassifier
 from service.uploads import Upload
 
 
-async def classify_uploads(model: MugClassifier, uploads: list[Upload]) -> list[Classification]:
+async def classify_uploads(
+    model: MugClassifier, batcher: MicroBatcher, uploads: list[Upload]
+) -> list[Classification]:
     """One Classification per upload, in order; a bad image is a BadImageError naming it."""
-    images = [await run_in_threadpool(_decode, model, upload) for upload in uploads]
-    return await run_in_threadpool(model.classify, images)
+    images = await run_in_threadpool(_decode_all, model, uploads)
+    return model.postprocess(await batcher.predict(images))
 
 
-def _decode(model: MugClassifier, upload: Upload):
-    try:
-        return model.preprocess(upload.data)
-    except ImageError as error:
-        raise BadImageError(error, upload.field) from error
+def _decode_all(model: MugClassifier, uploads: list[Upload]) -> np.ndarray:
+    decoded = []
+    for upload in uploads:
+        try:
+            decoded.append(model.preprocess(upload.data))
+        except ImageError as error:
+            raise BadImageError(error, upload.field) from error
+    return np.stack(decoded)

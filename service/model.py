@@ -77,10 +77,6 @@ class MugClassifier:
             for row in probabilities
         ]
 
-    def classify(self, images: list[np.ndarray]) -> list[Classification]:
-        """Decoded images -> one Classification each, in order."""
-        return self.postprocess(self.predict(np.stack(images)))
-
     def _loaded(self) -> Predictor:
         if self._predictor is None:
             raise RuntimeError("model is not loaded yet")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -74,3 +79,40 @@ def client(model_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(model_dir=model_dir))
     with TestClient(app) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(**env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        env=subprocess_env(HOST="127.0.0.1", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def live_url(model_dir: Path) -> Iterator[str]:
+    """The service in its own process on a free, non-default port."""
+    port = free_port()
+    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"service did not become healthy: {process.communicate()[1][-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=15)

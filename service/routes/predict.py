@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.deps import ReadyModelDep, SettingsDep
+from service.deps import BatcherDep, ReadyModelDep, SettingsDep
 from service.errors import UnsupportedMediaTypeError
 from service.inference import classify_uploads
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
@@ -47,7 +47,7 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(
-    request: Request, model: ReadyModelDep, settings: SettingsDep
+    request: Request, model: ReadyModelDep, batcher: BatcherDep, settings: SettingsDep
 ) -> Prediction | BatchPrediction:
     kind = media_type(request)
     if kind == "multipart/form-data":
@@ -59,6 +59,6 @@ async def predict(
         raise UnsupportedMediaTypeError(
             f"send multipart/form-data or application/json, not {kind or 'no content type'}"
         )
-    classifications = await classify_uploads(model, uploads)
+    classifications = await classify_uploads(model, batcher, uploads)
     predictions = [Prediction.of(c, model.version) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.deps import ReadyModelDep, SettingsDep
+from service.deps import BatcherDep, ReadyModelDep, SettingsDep
 from service.inference import classify_uploads
 from service.schemas import (
     ERROR_RESPONSES,
@@ -34,7 +34,7 @@ router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"
     },
 )
 async def tfserving_predict(
-    request: Request, model: ReadyModelDep, settings: SettingsDep
+    request: Request, model: ReadyModelDep, batcher: BatcherDep, settings: SettingsDep
 ) -> TFServingResponse:
     body = await parse_json(request, TFServingRequest)
     check_count(len(body.instances), settings.max_batch_images, "instances")
@@ -42,7 +42,7 @@ async def tfserving_predict(
         decode_base64(instance.base64, f"instances[{i}]")
         for i, instance in enumerate(body.instances)
     ]
-    classifications = await classify_uploads(model, uploads)
+    classifications = await classify_uploads(model, batcher, uploads)
     return TFServingResponse(
         predictions=[
             TFServingPrediction(classes=c.index, probabilities=list(c.probabilities))

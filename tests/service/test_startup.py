@@ -6,53 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import subprocess_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_service(**env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        env=subprocess_env(HOST="127.0.0.1", **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def live_url(model_dir: Path) -> Iterator[str]:
-    """The service in its own process on a free, non-default port."""
-    port = free_port()
-    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"service did not become healthy: {process.communicate()[1][-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
+from tests.conftest import free_port, start_service
 
 
 def test_serves_predictions_on_the_port_it_is_given(live_url: str, test_photos) -> None:
