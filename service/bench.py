@@ -1,0 +1,241 @@
+"""`python -m service.bench [--json] [--runtime R] [--url URL]`: how fast the service is on this
+machine, against the ceiling the model and decoding set.
+
+For each runtime it measures, in this process, the model alone (batch 64 of decoded images)
+and decoding one 64x64 JPEG; then starts the service on a loopback port (or uses --url),
+times process start to first answer, and loads it with `wrk` (a C load generator that costs
+the server little CPU, unlike a Python client): 1 and 64 connections sending single-image
+multipart requests, and 8 connections sending 32-image requests. Needs `wrk` on the PATH
+(Debian: `apt-get install wrk`). Loopback only, about 30 seconds a runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from service.imaging import IMAGE_SIZE, decode_image
+from service.runtime import DEFAULT_MODEL_DIR, RUNTIMES, load_predictor
+
+BOUNDARY = "benchboundary"
+_LUA = """
+local f = io.open("{body}", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"
+"""
+
+
+def sample_jpeg() -> bytes:
+    """A 64x64 photo-like JPEG (smooth shapes and noise), so no dataset is needed."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
+    mug = ((x - 32) ** 2 / 300 + (y - 34) ** 2 / 500 < 1)[..., None]
+    table = np.stack([120 + y // 2, np.full_like(y, 140), 110 + x // 3], axis=-1)
+    pixels = np.where(mug, np.array([30, 30, 35]), table).astype(float)
+    pixels = np.clip(pixels + rng.normal(0, 6, pixels.shape), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def multipart(field: str, images: list[bytes]) -> bytes:
+    parts = [
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="mug{i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        + image
+        + b"\r\n"
+        for i, image in enumerate(images)
+    ]
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def raw_images_per_s(model_dir: Path, runtime: str, seconds: float = 3.0) -> float:
+    """The ceiling of the model alone: batch 64 of already decoded images."""
+    predictor = load_predictor(model_dir, runtime)
+    batch = np.random.default_rng(0).integers(0, 255, (64, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    predictor.predict(batch)
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        predictor.predict(batch)
+        calls += 1
+    return calls * 64 / (time.perf_counter() - started)
+
+
+def decode_us_per_image(jpeg: bytes, repeat: int = 3000) -> float:
+    decode_image(jpeg)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        decode_image(jpeg)
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except (urllib.error.URLError, ConnectionError):
+        return 0
+
+
+def start_server(
+    model_dir: Path, runtime: str, single: bytes
+) -> tuple[subprocess.Popen, str, float]:
+    """Start `python -m service`; returns it, its URL and seconds to the first 200 /predict."""
+    port = free_port()
+    env = dict(
+        os.environ, HOST="127.0.0.1", PORT=str(port), MODEL_DIR=str(model_dir),
+        MODEL_RUNTIME=runtime, LOG_LEVEL="warning",
+    )  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    while post(f"{url}/predict", single) != 200:
+        if process.poll() is not None or time.perf_counter() - started > 60:
+            process.kill()
+            raise SystemExit(f"error: the {runtime} service did not start")
+        time.sleep(0.01)
+    return process, url, time.perf_counter() - started
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+    """Requests/s and latency percentiles from one wrk run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA.format(body=body_file, boundary=BOUNDARY))
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+        "-s", script.name, f"{url}/predict",
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in output:
+        raise SystemExit(f"error: the service answered errors under load:\n{output}")
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _latency_ms(output, "50%"),
+        "p99_ms": _latency_ms(output, "99%"),
+    }
+
+
+def _latency_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return round(float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit], 2)
+
+
+def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) -> dict[str, Any]:
+    jpeg = sample_jpeg()
+    result: dict[str, Any] = {
+        "raw_images_per_s": round(raw_images_per_s(model_dir, runtime), 1),
+        "decode_us_per_image": round(decode_us_per_image(jpeg), 1),
+    }
+    result["ceiling_images_per_s"] = round(
+        1 / (1 / result["raw_images_per_s"] + result["decode_us_per_image"] * 1e-6), 1
+    )
+    single, batch32 = multipart("image", [jpeg]), multipart("images", [jpeg] * 32)
+    process = None
+    if url is None:
+        process, url, cold_start = start_server(model_dir, runtime, single)
+        result["cold_start_s"] = round(cold_start, 2)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            single_file, batch_file = Path(folder, "single"), Path(folder, "batch")
+            single_file.write_bytes(single)
+            batch_file.write_bytes(batch32)
+            wrk(url, single_file, 64, 2)  # warm-up
+            one = wrk(url, single_file, 1, seconds)
+            many = wrk(url, single_file, 64, seconds)
+            batched = wrk(url, batch_file, 8, seconds)
+        result |= {
+            "service_images_per_s_1_client": round(one["requests_per_s"], 1),
+            "service_images_per_s_64_clients": round(many["requests_per_s"], 1),
+            "service_images_per_s_batch32": round(batched["requests_per_s"] * 32, 1),
+            "p50_ms_1_client": one["p50_ms"],
+            "p99_ms_1_client": one["p99_ms"],
+            "p50_ms_64_clients": many["p50_ms"],
+            "p99_ms_64_clients": many["p99_ms"],
+        }
+        result["fraction_of_ceiling_64_clients"] = round(
+            result["service_images_per_s_64_clients"] / result["ceiling_images_per_s"], 2
+        )
+        if process is not None:
+            result["rss_mb"] = round(rss_mb(process.pid), 1)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=15)
+    return result
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    keys = list(next(iter(results.values())))
+    width = max(map(len, keys)) + 2
+    lines = [f"{'':{width}}" + "".join(f"{name:>12}" for name in results)]
+    for key in keys:
+        lines.append(f"{key:{width}}" + "".join(f"{r.get(key, '-'):>12}" for r in results.values()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument("--runtime", choices=RUNTIMES, action="append", help="default: both")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--url", help="benchmark a running service instead of starting one")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("error: wrk not found; install it (Debian: apt-get install wrk)")
+    runtimes = args.runtime or list(RUNTIMES)
+    results = {
+        runtime: bench_runtime(runtime, args.model_dir, args.url, args.seconds)
+        for runtime in runtimes
+    }
+    print(table(results))
+    if args.json:
+        by_metric = {
+            key: {r: results[r][key] for r in results if key in results[r]}
+            for key in results[runtimes[0]]
+        }
+        print(json.dumps(by_metric))
+
+
+if __name__ == "__main__":
+    main()
