@@ -29,6 +29,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # On SIGTERM: stop accepting, let in-flight requests finish, exit within the grace.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
 
 

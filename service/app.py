@@ -15,6 +15,7 @@ from service.errors import install_error_handlers
 from service.limits import BodyLimitMiddleware
 from service.model import MugClassifier
 from service.routes import health, predict, tfserving
+from service.schemas import HealthResponse
 
 log = logging.getLogger(__name__)
 
@@ -50,4 +51,15 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     install_error_handlers(app)
     for router in (health.router, predict.router, tfserving.router):
         app.include_router(router)
+    # Vertex AI custom containers name their own health and predict paths.
+    if settings.aip_health_route:
+        app.add_api_route(
+            settings.aip_health_route,
+            health.health,
+            methods=["GET"],
+            response_model=HealthResponse,
+            tags=["vertex-ai"],
+        )
+    if settings.aip_predict_route:
+        app.add_api_route(settings.aip_predict_route, tfserving.tfserving_predict, methods=["POST"])
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.imaging import DEFAULT_MAX_PIXELS
@@ -17,10 +17,25 @@ MIB = 1024 * 1024
 class Settings(BaseSettings):
     """Read from the environment (names case-insensitive), e.g. `PORT=9000`."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, frozen=True)
+    model_config = SettingsConfigDict(case_sensitive=False, frozen=True, populate_by_name=True)
 
     host: str = Field("0.0.0.0", description="interface to listen on")
-    port: int = Field(8080, ge=1, le=65535, description="port (Cloud Run sets $PORT)")
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("AIP_HTTP_PORT", "PORT"),
+        description="port: $AIP_HTTP_PORT (Vertex AI) if set, else $PORT (Cloud Run)",
+    )
+    aip_health_route: str | None = Field(
+        None, description="Vertex AI: an extra path answering like /health"
+    )
+    aip_predict_route: str | None = Field(
+        None, description='Vertex AI: an extra path taking {"instances": [...]} like :predict'
+    )
+    shutdown_timeout_s: float = Field(
+        8.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="exported model folder")
     model_runtime: Literal["litert", "tensorflow"] = Field(
         "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
