@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
@@ -10,14 +9,13 @@ import uvicorn
 from service.app import create_app
 from service.config import Settings
 from service.model import MugClassifier
+from service.observability import configure_logging
 from service.runtime import ModelLoadError
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     model = MugClassifier(settings)
     try:
         model.load()
@@ -29,6 +27,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # our JSON logging, set up above
+        access_log=False,  # RequestLogMiddleware writes one line per request instead
         # On SIGTERM: stop accepting, let in-flight requests finish, exit within the grace.
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )

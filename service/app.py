@@ -6,7 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from service.batching import MicroBatcher
@@ -14,8 +15,11 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.limits import BodyLimitMiddleware
 from service.model import MugClassifier
+from service.observability import Metrics, RequestLogMiddleware
 from service.routes import health, predict, tfserving
-from service.schemas import HealthResponse
+from service.routes import metrics as metrics_route
+from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
+from service.security import require_api_key
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +29,20 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     to skip loading in the lifespan (the command line loads first to fail fast)."""
     settings = settings or Settings()
     model = model or MugClassifier(settings)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(model.load)
-        batcher = MicroBatcher(model.predict, settings.batch_max_size, settings.batch_max_wait_ms)
+        batcher = MicroBatcher(
+            model.predict,
+            settings.batch_max_size,
+            settings.batch_max_wait_ms,
+            observe=metrics.observe_model_call,
+        )
         await batcher.start()
+        if not settings.api_key_list:
+            log.warning("API_KEYS is not set: the prediction routes are open to anyone")
         app.state.batcher = batcher
         yield
         await batcher.stop()
@@ -47,9 +59,20 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     )
     app.state.settings = settings
     app.state.model = model
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.state.metrics = metrics
+    # Added last = outermost: the request log sees every answer, 413s from the limit too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origin_list),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
     install_error_handlers(app)
-    for router in (health.router, predict.router, tfserving.router):
+    for router in (health.router, predict.router, tfserving.router, metrics_route.router):
         app.include_router(router)
     # Vertex AI custom containers name their own health and predict paths.
     if settings.aip_health_route:
@@ -61,5 +84,13 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
             tags=["vertex-ai"],
         )
     if settings.aip_predict_route:
-        app.add_api_route(settings.aip_predict_route, tfserving.tfserving_predict, methods=["POST"])
+        app.add_api_route(
+            settings.aip_predict_route,
+            tfserving.tfserving_predict,
+            methods=["POST"],
+            response_model=TFServingResponse,
+            responses=ERROR_RESPONSES,
+            dependencies=[Depends(require_api_key)],
+            tags=["vertex-ai"],
+        )
     return app

@@ -54,4 +54,27 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         2.0, ge=0, description="longest a request waits in the batch queue for company"
     )
+    api_keys: str | None = Field(
+        None,
+        repr=False,  # never printed with the settings
+        description="comma-separated keys; when set, prediction routes require one",
+    )
+    cors_origins: str | None = Field(
+        None, description="comma-separated origins allowed by CORS (off when unset)"
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="longest decoding plus prediction may take for one request"
+    )
     log_level: str = Field("info", description="uvicorn log level")
+
+    @property
+    def api_key_list(self) -> tuple[str, ...]:
+        return _split(self.api_keys)
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return _split(self.cors_origins)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())

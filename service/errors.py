@@ -30,6 +30,7 @@ class RequestError(Exception):
 
     status_code = 422
     code = "invalid_request"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
@@ -77,22 +78,32 @@ def field_path(location: tuple[int | str, ...]) -> str | None:
     return path or None
 
 
-def error_response(status_code: int, code: str, detail: str, field: str | None = None):
+def error_response(
+    status_code: int,
+    code: str,
+    detail: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": code, "detail": detail}
     if field is not None:
         body["field"] = field
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map every known failure to a JSON error; anything unexpected to a plain 500."""
 
     @app.exception_handler(RequestError)
-    async def request_error(_: Request, error: RequestError) -> JSONResponse:
-        return error_response(error.status_code, error.code, error.detail, error.field)
+    async def request_error(request: Request, error: RequestError) -> JSONResponse:
+        request.app.state.metrics.rejected.labels(error.code).inc()
+        return error_response(
+            error.status_code, error.code, error.detail, error.field, error.headers
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        request.app.state.metrics.rejected.labels("invalid_request").inc()
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
         field = field_path(tuple(first["loc"]))
         detail = f"{field}: {first['msg']}" if field else str(first["msg"])

@@ -15,11 +15,11 @@ from service.imaging import CLASS_NAMES, IMAGE_SIZE
 STAGE_CHANNELS = (32, 64, 128, 256)
 
 
-def build_model(white_balance: float = 1.0) -> keras.Model:
+def build_model() -> keras.Model:
     """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: softmax probabilities [N, 4]."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    x = GreyWorldBalance(white_balance)(x)
+    x = GreyWorldBalance()(x)
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
     for stage, channels in enumerate(STAGE_CHANNELS):
         x = _residual_block(x, channels, stride=1 if stage == 0 else 2)
@@ -52,14 +52,7 @@ class GreyWorldBalance(layers.Layer):
     average colour is grey. The greenish cast of the test table mostly cancels out, and
     it is part of the exported graph, so serving does exactly the same."""
 
-    def __init__(self, strength: float = 1.0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.strength = strength  # 1: full correction; 0.5: the square root of the gains
-
     def call(self, images):
         channel_means = ops.mean(images, axis=(1, 2), keepdims=True)
         grey = ops.mean(channel_means, axis=-1, keepdims=True)
-        return images * ops.power(grey / (channel_means + 1e-3), self.strength)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "strength": self.strength}
+        return images * (grey / (channel_means + 1e-3))

@@ -31,8 +31,6 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     warmup_epochs: int = 3
-    ema_momentum: float | None = None
-    white_balance: float = 1.0
     eval_every: int = 5
 
     def as_dict(self) -> dict[str, float | int]:
@@ -51,13 +49,11 @@ def train(
     """Train a fresh model on `data`; report accuracy on `eval_data` every few epochs."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    model = build_model(config.white_balance)
+    model = build_model()
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=_schedule(config, steps_per_epoch),
             weight_decay=config.weight_decay,
-            use_ema=config.ema_momentum is not None,
-            ema_momentum=config.ema_momentum or 0.99,
         ),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],

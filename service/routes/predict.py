@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from service.deps import BatcherDep, ReadyModelDep, SettingsDep
 from service.errors import UnsupportedMediaTypeError
 from service.inference import classify_uploads
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
+from service.security import require_api_key
 from service.uploads import json_uploads, media_type, parse_json, read_multipart
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], dependencies=[Depends(require_api_key)])
 
 _MULTIPART_SCHEMA = {
     "type": "object",

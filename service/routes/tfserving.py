@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from service.deps import BatcherDep, ReadyModelDep, SettingsDep
 from service.inference import classify_uploads
@@ -15,6 +15,7 @@ from service.schemas import (
     TFServingResponse,
     TFServingVersionStatus,
 )
+from service.security import require_api_key
 from service.uploads import check_count, decode_base64, parse_json
 
 MODEL_NAME = "mugs"
@@ -23,6 +24,7 @@ router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"
 
 @router.post(
     ":predict",
+    dependencies=[Depends(require_api_key)],
     response_model=TFServingResponse,
     responses=ERROR_RESPONSES,
     summary="Classify images sent in TensorFlow Serving's REST form",

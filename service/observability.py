@@ -1,0 +1,153 @@
+"""Prometheus metrics, structured JSON logs that Cloud Logging understands, and request IDs.
+
+Metrics live in a registry owned by the app (not prometheus-client's global one), so two
+apps in one process, as in the tests, never share counters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("service.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    """Everything /metrics exposes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mugs_http_requests", "HTTP requests by route and status", ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "mugs_http_request_seconds", "Request latency by route", ["route"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "mugs_model_batch_images", "Images per model call", buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )  # fmt: skip
+        self.inference = Histogram(
+            "mugs_model_inference_seconds", "Duration of one model call",
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.rejected = Counter(
+            "mugs_rejected_requests", "Requests refused, by reason (the error code)", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def observe_model_call(self, images: int, seconds: float) -> None:
+        self.batch_size.observe(images)
+        self.inference.observe(seconds)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: `severity` and `message`, plus `httpRequest` and request ID
+    when the record carries them (Cloud Logging reads these field names)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "logger": record.name,
+        }
+        for key in ("httpRequest", "request_id"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+
+
+class RequestLogMiddleware:
+    """Gives each request an ID (from `X-Request-ID` or new), echoes it in the response,
+    logs one line per request and counts it. Never logs bodies or headers such as keys."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "request_id": request_id,
+                    "httpRequest": {
+                        "requestMethod": scope["method"],
+                        "requestUrl": scope["path"],
+                        "status": status,
+                        "latency": f"{elapsed:.6f}s",
+                        "remoteIp": (scope.get("client") or ("", 0))[0],
+                        "userAgent": _header(scope, b"user-agent"),
+                    },
+                },
+            )
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID if it is a sane token, else a new one."""
+    given = _header(scope, REQUEST_ID_HEADER.encode())
+    if 0 < len(given) <= 128 and all(c.isalnum() or c in "-_.:" for c in given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label values), not the raw path."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"

@@ -1,0 +1,93 @@
+"""Optional API keys, CORS off by default, and no route that reads a client-chosen path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+
+KEYS = "first-key-123,second-key-456"
+
+
+@pytest.fixture(scope="module")
+def keyed_client(model_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(model_dir=model_dir, api_keys=KEYS))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def photo(test_photos) -> bytes:
+    return test_photos[0][0].read_bytes()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer first-key-12"},  # a prefix of a valid key
+        {"X-API-Key": "second-key-4567"},
+        {"Authorization": "Basic Zmlyc3Qta2V5LTEyMw=="},
+    ],
+)
+def test_missing_or_wrong_key_is_401_without_hints(
+    keyed_client: TestClient, photo: bytes, headers: dict[str, str]
+) -> None:
+    for path, kwargs in [
+        ("/predict", {"files": {"image": photo}}),
+        ("/v1/models/mugs:predict", {"json": {"instances": [{"b64": "AAAA"}]}}),
+    ]:
+        response = keyed_client.post(path, headers=headers, **kwargs)
+        assert response.status_code == 401
+        assert response.json() == {"error": "unauthorized", "detail": "missing or invalid API key"}
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "key-" not in response.text
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": "Bearer first-key-123"}, {"X-API-Key": "second-key-456"}]
+)
+def test_valid_key_in_either_header_is_accepted(
+    keyed_client: TestClient, photo: bytes, headers: dict[str, str]
+) -> None:
+    response = keyed_client.post("/predict", headers=headers, files={"image": photo})
+    assert response.status_code == 200
+
+
+def test_health_stays_open_with_keys(keyed_client: TestClient) -> None:
+    assert keyed_client.get("/health").status_code == 200
+
+
+def test_without_keys_the_service_is_open_and_says_so(
+    model_dir: Path, photo: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(create_app(Settings(model_dir=model_dir))) as client:
+        assert client.post("/predict", files={"image": photo}).status_code == 200
+    assert "API_KEYS is not set" in caplog.text
+
+
+def test_cors_is_off_unless_configured(client: TestClient, model_dir: Path) -> None:
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    response = client.options("/predict", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers
+    settings = Settings(model_dir=model_dir, cors_origins="https://example.org")
+    with TestClient(create_app(settings)) as cors_client:
+        response = cors_client.options("/predict", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_no_route_takes_a_path_from_the_client(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        assert "{" not in path, path  # no path parameters at all
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                assert (
+                    "path" not in parameter["name"].lower()
+                    and "file" not in parameter["name"].lower()
+                )
