@@ -16,7 +16,7 @@ from service.errors import install_error_handlers
 from service.limits import BodyLimitMiddleware
 from service.model import MugClassifier
 from service.observability import Metrics, RequestLogMiddleware
-from service.routes import health, predict, tfserving
+from service.routes import health, page, predict, tfserving
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 from service.security import require_api_key
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     install_error_handlers(app)
     for router in (health.router, predict.router, tfserving.router, metrics_route.router):
         app.include_router(router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files, name="static")
     # Vertex AI custom containers name their own health and predict paths.
     if settings.aip_health_route:
         app.add_api_route(

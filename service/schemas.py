@@ -13,6 +13,7 @@ EXAMPLE_PROBABILITIES = {"white": 0.0021, "black": 0.9912, "blue": 0.0051, "tran
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
     model_version: str | None = Field(examples=["20261129183000"])
+    api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
 class ErrorResponse(BaseModel):

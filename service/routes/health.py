@@ -17,7 +17,8 @@ router = APIRouter(tags=["health"])
 )
 async def health(request: Request) -> HealthResponse | JSONResponse:
     model = request.app.state.model
+    keys_required = bool(request.app.state.settings.api_key_list)
     if not model.ready:
-        body = HealthResponse(status="loading", model_version=None)
+        body = HealthResponse(status="loading", model_version=None, api_key_required=keys_required)
         return JSONResponse(body.model_dump(), status_code=503)
-    return HealthResponse(status="ok", model_version=model.version)
+    return HealthResponse(status="ok", model_version=model.version, api_key_required=keys_required)

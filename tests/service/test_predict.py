@@ -51,7 +51,7 @@ def version(model_dir: Path) -> str:
 def test_health_reports_the_model_version(client: TestClient, version: str) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "model_version": version}
+    assert response.json() == {"status": "ok", "model_version": version, "api_key_required": False}
 
 
 def test_health_is_503_until_the_model_is_loaded(model_dir: Path) -> None:

@@ -1,0 +1,123 @@
+// The try-it page: send a photo to /predict, show the answer with a bar per class.
+"use strict";
+
+const form = document.getElementById("upload-form");
+const input = document.getElementById("photo");
+const dropZone = document.getElementById("drop-zone");
+const keyRow = document.getElementById("key-row");
+const keyInput = document.getElementById("api-key");
+const result = document.getElementById("result");
+const preview = document.getElementById("preview");
+const verdict = document.getElementById("verdict");
+const bars = document.getElementById("bars");
+const errorBox = document.getElementById("error");
+const KEY_STORAGE = "mug-classifier-api-key";
+
+function showError(message) {
+  result.hidden = true;
+  errorBox.textContent = message;
+  errorBox.hidden = false;
+}
+
+function percent(p) {
+  return (p * 100).toFixed(1) + "%";
+}
+
+function showPrediction(file, prediction) {
+  errorBox.hidden = true;
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
+  const top = prediction.probabilities[prediction.label];
+  verdict.replaceChildren("It is the ", Object.assign(document.createElement("strong"), {
+    textContent: prediction.label,
+  }), ` mug (${percent(top)}).`);
+  if (prediction.label === "transparent") verdict.lastChild.textContent = ` glass (${percent(top)}).`;
+  const sorted = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]);
+  bars.replaceChildren(...sorted.map(([name, p]) => {
+    const item = document.createElement("li");
+    item.dataset.label = name;
+    const label = Object.assign(document.createElement("span"), { className: "name", textContent: name });
+    const track = Object.assign(document.createElement("span"), { className: "track" });
+    track.setAttribute("role", "progressbar");
+    track.setAttribute("aria-label", name);
+    track.setAttribute("aria-valuemin", "0");
+    track.setAttribute("aria-valuemax", "100");
+    track.setAttribute("aria-valuenow", (p * 100).toFixed(1));
+    const fill = Object.assign(document.createElement("span"), { className: "fill" });
+    fill.style.width = percent(p);
+    track.append(fill);
+    const value = Object.assign(document.createElement("span"), { className: "value", textContent: percent(p) });
+    item.append(label, track, value);
+    return item;
+  }));
+  result.hidden = false;
+}
+
+async function classify(file) {
+  if (!file) return;
+  const body = new FormData();
+  body.append("image", file);
+  const headers = {};
+  const key = keyInput.value.trim();
+  if (key) {
+    headers["X-API-Key"] = key;
+    sessionStorage.setItem(KEY_STORAGE, key);
+  }
+  let response;
+  try {
+    response = await fetch("/predict", { method: "POST", body, headers });
+  } catch (error) {
+    showError("The service could not be reached. Check your connection and try again.");
+    return;
+  }
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch (error) {
+    payload = null;
+  }
+  if (!response.ok) {
+    const detail = payload && payload.detail ? payload.detail : `HTTP ${response.status}`;
+    if (response.status === 401) keyRow.hidden = false;
+    showError(`Not classified: ${detail}`);
+    return;
+  }
+  showPrediction(file, payload);
+}
+
+input.addEventListener("change", () => {
+  classify(input.files[0]);
+  input.value = "";  // the same file again still triggers a change
+});
+dropZone.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" || event.key === " ") {
+    event.preventDefault();
+    input.click();  // a key press is a user action, so the file dialog may open
+  }
+});
+for (const name of ["dragenter", "dragover"]) {
+  dropZone.addEventListener(name, (event) => {
+    event.preventDefault();
+    dropZone.classList.add("dragging");
+  });
+}
+for (const name of ["dragleave", "drop"]) {
+  dropZone.addEventListener(name, () => dropZone.classList.remove("dragging"));
+}
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  classify(event.dataTransfer.files[0]);
+});
+form.addEventListener("submit", (event) => event.preventDefault());
+
+keyInput.value = sessionStorage.getItem(KEY_STORAGE) || "";
+
+fetch("/health")
+  .then((response) => response.json())
+  .then((health) => {
+    document.getElementById("model-version").textContent = health.model_version || "loading";
+    if (health.api_key_required) keyRow.hidden = false;
+  })
+  .catch(() => {
+    document.getElementById("model-version").textContent = "unavailable";
+  });

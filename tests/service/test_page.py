@@ -1,0 +1,162 @@
+"""The try-it page in a real browser: Debian's Chromium driven by Playwright, against the
+real service on a loopback port. Each test saves a screenshot under $SCREENSHOT_DIR
+(default: test-screenshots/), which CI prints."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import ROOT, free_port, start_service
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-screenshots"))
+KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def serve(model_dir: Path, **env: str) -> Iterator[str]:
+    port = free_port()
+    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir), **env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("service did not start")
+    yield url
+    process.terminate()
+    process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def open_url(model_dir: Path) -> Iterator[str]:
+    yield from serve(model_dir)
+
+
+@pytest.fixture(scope="module")
+def keyed_url(model_dir: Path) -> Iterator[str]:
+    yield from serve(model_dir, API_KEYS=KEY)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1024, "height": 800})
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+
+
+def black_mug(test_photos) -> Path:
+    return next(photo for photo, label in test_photos if label == 1)
+
+
+def percentages(page: Page) -> list[float]:
+    return [float(v.rstrip("%")) for v in page.locator("#bars .value").all_inner_texts()]
+
+
+def test_page_loads_without_console_errors_and_shows_the_version(page: Page, open_url: str) -> None:
+    page.goto(open_url)
+    expect(page.get_by_role("heading", name="Which mug is it?")).to_be_visible()
+    version = httpx.get(f"{open_url}/health").json()["model_version"]
+    expect(page.locator("#model-version")).to_have_text(version)
+    expect(page.locator("#key-row")).to_be_hidden()
+    assert page.console_errors == []
+
+
+def test_black_mug_photo_shows_black_with_four_sorted_bars(
+    page: Page, open_url: str, test_photos
+) -> None:
+    page.goto(open_url)
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    expect(page.locator("#bars li")).to_have_count(4)
+    values = percentages(page)
+    assert values == sorted(values, reverse=True)
+    assert abs(sum(values) - 100) < 0.5
+    labels = page.locator("#bars li .name").all_inner_texts()
+    assert sorted(labels) == ["black", "blue", "transparent", "white"] and labels[0] == "black"
+    expect(page.locator("#preview")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_text_file_shows_the_api_error_and_a_second_photo_replaces_it(
+    page: Page, open_url: str, test_photos, tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    page.goto(open_url)
+    page.set_input_files("#photo", text)
+    expect(page.get_by_role("alert")).to_contain_text("not a recognisable image")
+    expect(page.locator("#result")).to_be_hidden()
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+
+def test_keyboard_alone_reaches_the_file_picker(page: Page, open_url: str) -> None:
+    page.goto(open_url)
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Tab")  # the first stop is the drop zone
+        page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "drop-zone"
+    assert chooser.value.element.get_attribute("accept") == "image/*"
+
+
+def test_required_key_is_asked_for_refused_when_missing_and_accepted(
+    page: Page, keyed_url: str, test_photos
+) -> None:
+    page.goto(keyed_url)
+    expect(page.get_by_label("API key")).to_be_visible()
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.get_by_role("alert")).to_contain_text("missing or invalid API key")
+    page.get_by_label("API key").fill(KEY)
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    assert page.evaluate("sessionStorage.getItem('mug-classifier-api-key')") == KEY
+
+
+def test_phone_width_needs_no_horizontal_scrolling(
+    browser: Browser, open_url: str, test_photos, request: pytest.FixtureRequest
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(open_url)
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 390
+    for selector in ("#drop-zone", "#verdict", "#bars", "footer"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png", full_page=True)
+    context.close()
