@@ -102,9 +102,14 @@ def test_black_mug_photo_shows_black_with_four_sorted_bars(
     values = percentages(page)
     assert values == sorted(values, reverse=True)
     assert abs(sum(values) - 100) < 0.5
-    labels = page.locator("#bars li .name").all_inner_texts()
+    labels = page.locator("#bars li .name").all_text_contents()
     assert sorted(labels) == ["black", "blue", "transparent", "white"] and labels[0] == "black"
     expect(page.locator("#preview")).to_be_visible()
+    # Each bar is drawn as wide as its share of the track.
+    for item, value in zip(page.locator("#bars li").all(), values, strict=True):
+        track = item.locator(".track").bounding_box()
+        fill = item.locator(".fill").bounding_box()
+        assert abs(fill["width"] - track["width"] * value / 100) <= 2
     assert page.console_errors == []
 
 

@@ -80,4 +80,6 @@ def test_sigterm_lets_in_flight_requests_finish(model_dir: Path, test_photos) ->
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers]
     assert all(f'"index":{label}'.encode() in a for a in answers)
     assert exited_after < 10, f"exited {exited_after:.1f}s after SIGTERM"
-    assert process.returncode == 0
+    # uvicorn re-raises the SIGTERM it caught once it has shut down cleanly, so a plain
+    # process ends "killed by SIGTERM" (as PID 1 in a container, it exits 0).
+    assert process.returncode in (0, -signal.SIGTERM)

@@ -71,7 +71,7 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
 
 def test_unloadable_model_stops_start_up_with_one_line(model_dir: Path, tmp_path: Path) -> None:
     for name, (path, words) in broken_model_dirs(model_dir, tmp_path).items():
-        process = start_service(PORT=str(free_port()), MODEL_DIR=str(path))
+        process = start_service(capture_stderr=True, PORT=str(free_port()), MODEL_DIR=str(path))
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 1, name
         # TensorFlow's own start-up notices may precede it; the reason is one line.
