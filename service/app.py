@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
         if not settings.api_key_list:
             log.warning("API_KEYS is not set: the prediction routes are open to anyone")
         app.state.batcher = batcher
+        app.state.decoders = anyio.CapacityLimiter(settings.decode_threads)
         yield
         await batcher.stop()
 

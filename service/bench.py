@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from service.config import Settings
 from service.imaging import IMAGE_SIZE, decode_image
 from service.runtime import DEFAULT_MODEL_DIR, RUNTIMES, load_predictor
 
@@ -70,8 +71,9 @@ def multipart(field: str, images: list[bytes]) -> bytes:
 
 
 def raw_images_per_s(model_dir: Path, runtime: str, seconds: float = 3.0) -> float:
-    """The ceiling of the model alone: batch 64 of already decoded images."""
-    predictor = load_predictor(model_dir, runtime)
+    """The ceiling of the model alone: batch 64 of already decoded images, with the
+    threads the service would use."""
+    predictor = load_predictor(model_dir, runtime, Settings().model_threads)
     batch = np.random.default_rng(0).integers(0, 255, (64, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     predictor.predict(batch)
     calls, started = 0, time.perf_counter()

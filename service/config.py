@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -40,9 +41,12 @@ class Settings(BaseSettings):
     model_runtime: Literal["litert", "tensorflow"] = Field(
         "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
     )
-    model_threads: int | None = Field(
-        None, ge=1, description="threads for one model call (default: the runtime's choice)"
+    model_threads: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        description="threads for one model call (default: the CPUs this process may use)",
     )
+    decode_threads: int = Field(4, ge=1, description="images decoded at once, off the event loop")
     max_upload_bytes: int = Field(10 * MIB, ge=1, description="largest request body (413 above)")
     max_batch_images: int = Field(64, ge=1, description="most images in one request (422 above)")
     max_image_pixels: int = Field(
@@ -52,7 +56,7 @@ class Settings(BaseSettings):
         64, ge=1, description="images per model call before the batch queue flushes"
     )
     batch_max_wait_ms: float = Field(
-        2.0, ge=0, description="longest a request waits in the batch queue for company"
+        0.0, ge=0, description="longest a request waits in the batch queue for company"
     )
     api_keys: str | None = Field(
         None,

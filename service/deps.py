@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
 from service.batching import MicroBatcher
@@ -32,6 +33,11 @@ def get_batcher(request: Request) -> MicroBatcher:
     return request.app.state.batcher
 
 
+def get_decoders(request: Request) -> anyio.CapacityLimiter:
+    return request.app.state.decoders
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadyModelDep = Annotated[MugClassifier, Depends(get_ready_model)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+DecodersDep = Annotated[anyio.CapacityLimiter, Depends(get_decoders)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.deps import BatcherDep, ReadyModelDep, SettingsDep
+from service.deps import BatcherDep, DecodersDep, ReadyModelDep, SettingsDep
 from service.errors import UnsupportedMediaTypeError
 from service.inference import classify_uploads
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
@@ -48,7 +48,11 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(
-    request: Request, model: ReadyModelDep, batcher: BatcherDep, settings: SettingsDep
+    request: Request,
+    model: ReadyModelDep,
+    batcher: BatcherDep,
+    decoders: DecodersDep,
+    settings: SettingsDep,
 ) -> Prediction | BatchPrediction:
     kind = media_type(request)
     if kind == "multipart/form-data":
@@ -60,6 +64,6 @@ async def predict(
         raise UnsupportedMediaTypeError(
             f"send multipart/form-data or application/json, not {kind or 'no content type'}"
         )
-    classifications = await classify_uploads(model, batcher, uploads)
+    classifications = await classify_uploads(model, batcher, decoders, uploads)
     predictions = [Prediction.of(c, model.version) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.deps import BatcherDep, ReadyModelDep, SettingsDep
+from service.deps import BatcherDep, DecodersDep, ReadyModelDep, SettingsDep
 from service.inference import classify_uploads
 from service.schemas import (
     ERROR_RESPONSES,
@@ -36,7 +36,11 @@ router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"
     },
 )
 async def tfserving_predict(
-    request: Request, model: ReadyModelDep, batcher: BatcherDep, settings: SettingsDep
+    request: Request,
+    model: ReadyModelDep,
+    batcher: BatcherDep,
+    decoders: DecodersDep,
+    settings: SettingsDep,
 ) -> TFServingResponse:
     body = await parse_json(request, TFServingRequest)
     check_count(len(body.instances), settings.max_batch_images, "instances")
@@ -44,7 +48,7 @@ async def tfserving_predict(
         decode_base64(instance.base64, f"instances[{i}]")
         for i, instance in enumerate(body.instances)
     ]
-    classifications = await classify_uploads(model, batcher, uploads)
+    classifications = await classify_uploads(model, batcher, decoders, uploads)
     return TFServingResponse(
         predictions=[
             TFServingPrediction(classes=c.index, probabilities=list(c.probabilities))
