@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,7 +23,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from service.bench import free_port, rss_mb
+from service.bench import multipart, rss_mb, start_server
+from service.config import Settings
 from service.imaging import decode_image
 from service.runtime import DEFAULT_MODEL_DIR, load_predictor
 
@@ -152,30 +151,8 @@ def main() -> None:
     process = None
     url = args.url
     if url is None:
-        port = free_port()
-        env = dict(
-            os.environ,
-            HOST="127.0.0.1",
-            PORT=str(port),
-            MODEL_DIR=str(args.model_dir),
-            LOG_LEVEL="warning",
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("error: the service did not start") from None
-                time.sleep(0.1)
+        runtime = Settings().model_runtime
+        process, url, _ = start_server(args.model_dir, runtime, multipart("image", images[:1]))
     started = time.monotonic()
     try:
         tally = asyncio.run(

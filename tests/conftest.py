@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,22 +100,35 @@ def start_service(capture_stderr: bool = False, **env: str) -> subprocess.Popen[
     )
 
 
+@contextmanager
+def running_service(**env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`python -m service` on a free port, once /health answers 200; stopped afterwards."""
+    port = free_port()
+    process = start_service(PORT=str(port), **env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not _healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("service did not become healthy (its log is above)")
+        time.sleep(0.1)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def live_url(model_dir: Path) -> Iterator[str]:
     """The service in its own process on a free, non-default port."""
-    port = free_port()
-    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("service did not become healthy (its log is above)")
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
+    with running_service(MODEL_DIR=str(model_dir)) as (url, _):
+        yield url

@@ -5,7 +5,6 @@ real service on a loopback port. Each test saves a screenshot under $SCREENSHOT_
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import ROOT, free_port, start_service
+from tests.conftest import ROOT, running_service
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-screenshots"))
@@ -34,32 +33,16 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def serve(model_dir: Path, **env: str) -> Iterator[str]:
-    port = free_port()
-    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir), **env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("service did not start")
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def open_url(model_dir: Path) -> Iterator[str]:
-    yield from serve(model_dir)
+    with running_service(MODEL_DIR=str(model_dir)) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
 def keyed_url(model_dir: Path) -> Iterator[str]:
-    yield from serve(model_dir, API_KEYS=KEY)
+    with running_service(MODEL_DIR=str(model_dir), API_KEYS=KEY) as (url, _):
+        yield url
 
 
 @pytest.fixture

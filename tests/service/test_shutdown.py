@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port, start_service
+from tests.conftest import running_service
 
 IN_FLIGHT = 50
 
@@ -40,20 +40,22 @@ def read_response(sock: socket.socket) -> bytes:
 
 
 def test_sigterm_lets_in_flight_requests_finish(model_dir: Path, test_photos) -> None:
-    port = free_port()
-    process = start_service(PORT=str(port), MODEL_DIR=str(model_dir))
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("service did not start")
-
     photo, label = test_photos[200]
+    with running_service(MODEL_DIR=str(model_dir)) as (url, process):
+        port = int(url.rsplit(":", 1)[1])
+        answers, exited_after = _terminate_with_requests_in_flight(process, port, photo)
+    assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers]
+    assert all(f'"index":{label}'.encode() in a for a in answers)
+    assert exited_after < 10, f"exited {exited_after:.1f}s after SIGTERM"
+    # uvicorn re-raises the SIGTERM it caught once it has shut down cleanly, so a plain
+    # process ends "killed by SIGTERM" (as PID 1 in a container, it exits 0).
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def _terminate_with_requests_in_flight(
+    process: subprocess.Popen[str], port: int, photo: Path
+) -> tuple[list[bytes], float]:
+    """Answers of 50 requests that were half sent at SIGTERM; seconds until the exit."""
     first, rest = multipart_request(port, photo.read_bytes())
     sockets = []
     for _ in range(IN_FLIGHT):  # 50 requests whose bodies are half sent: in flight
@@ -75,11 +77,4 @@ def test_sigterm_lets_in_flight_requests_finish(model_dir: Path, test_photos) ->
         answers.append(read_response(sock))
         sock.close()
     process.wait(timeout=15)
-    exited_after = time.monotonic() - terminated
-
-    assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers]
-    assert all(f'"index":{label}'.encode() in a for a in answers)
-    assert exited_after < 10, f"exited {exited_after:.1f}s after SIGTERM"
-    # uvicorn re-raises the SIGTERM it caught once it has shut down cleanly, so a plain
-    # process ends "killed by SIGTERM" (as PID 1 in a container, it exits 0).
-    assert process.returncode in (0, -signal.SIGTERM)
+    return answers, time.monotonic() - terminated
