@@ -20,11 +20,23 @@ def train_and_export(
     eval_data: LabelledImages | None = None,
     evaluated_on: str | None = None,
 ) -> dict[str, Any]:
-    """Train on `train_data`, evaluate on `eval_data` if given, export the model with its
-    report to `export_dir`. Returns the report (also written as metrics.json)."""
+    """Train on `train_data`, evaluate on `eval_data`, export the model with its report to
+    `export_dir`. Without `eval_data` (training.full) the report describes the training data
+    itself, labelled as such. Returns the report (also written as metrics.json)."""
     started = time.monotonic()
     model = train(config, train_data, eval_data)
     wall_time = time.monotonic() - started
+    train_metrics = classification_metrics(
+        train_data.labels, predict_probabilities(model, train_data.images)
+    )
+    if eval_data is None:
+        eval_data, evaluation = train_data, train_metrics
+        evaluated_on = f"{trained_on} (the training data itself: not a measure of generalisation)"
+    else:
+        evaluation = classification_metrics(
+            eval_data.labels, predict_probabilities(model, eval_data.images)
+        )
+    print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
     report: dict[str, Any] = {
         "trained_on": trained_on,
         "train_counts": train_data.class_counts(),
@@ -32,24 +44,14 @@ def train_and_export(
         "seed": config.seed,
         "epochs": config.epochs,
         "wall_time_s": round(wall_time, 1),
-        "train_accuracy": classification_metrics(
-            train_data.labels, predict_probabilities(model, train_data.images)
-        )["accuracy"],
+        "train_accuracy": train_metrics["accuracy"],
+        "evaluated_on": evaluated_on,
+        "eval_counts": eval_data.class_counts(),
+        "evaluation": evaluation,
     }
-    if eval_data is not None:
-        evaluation = classification_metrics(
-            eval_data.labels, predict_probabilities(model, eval_data.images)
-        )
-        report |= {
-            "evaluated_on": evaluated_on,
-            "eval_counts": eval_data.class_counts(),
-            "evaluation": evaluation,
-        }
-        print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
     summary_keys = ("trained_on", "train_counts", "epochs", "seed", "train_accuracy")
     summary = {key: report[key] for key in summary_keys}
-    if eval_data is not None:
-        summary |= {"evaluated_on": evaluated_on, "eval_accuracy": report["evaluation"]["accuracy"]}
+    summary |= {"evaluated_on": evaluated_on, "eval_accuracy": evaluation["accuracy"]}
     metadata = export_model(model, export_dir, summary)
     report["model_version"] = metadata.model_version
     write_report(export_dir, report)

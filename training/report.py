@@ -46,7 +46,7 @@ def write_report(output_dir: Path, report: dict[str, Any]) -> None:
     (output_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
     evaluation = report.get("evaluation")
     if evaluation:
-        title = f"{report.get('evaluated_on', 'evaluation')}: accuracy {evaluation['accuracy']:.2%}"
+        title = f"{evaluation['n']} photos, accuracy {evaluation['accuracy']:.2%}"
         save_confusion_png(
             np.asarray(evaluation["confusion_matrix"]), output_dir / CONFUSION_PNG, title
         )

@@ -98,3 +98,19 @@ def test_multipart_with_empty_file_and_with_no_file(client: TestClient) -> None:
 def test_malformed_multipart_is_400(client: TestClient) -> None:
     headers = {"content-type": "multipart/form-data"}  # no boundary
     assert_json_error(client.post("/predict", content=b"--x\r\n", headers=headers), 400)
+
+
+def test_slow_requests_hit_the_time_limit_and_the_service_goes_on(model_dir) -> None:
+    from PIL import Image
+
+    from service.app import create_app
+    from service.config import Settings
+    from tests.corpus import encode
+
+    big = encode(Image.new("RGB", (5000, 5000), (120, 130, 140)), "PNG")  # 25 Mpx, small file
+    settings = Settings(model_dir=model_dir, request_timeout_s=0.001)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/predict", files={"image": big})
+        assert_json_error(response, 503)
+        assert response.json()["error"] == "timeout"
+        assert client.get("/health").status_code == 200

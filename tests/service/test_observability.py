@@ -45,3 +45,34 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
     hostile = client.get("/health", headers={"X-Request-ID": 'x" injected {}'})
     assert hostile.headers["x-request-id"] != 'x" injected {}'
+
+
+def test_one_json_log_line_per_request_without_keys_or_bodies(
+    model_dir, test_photos, caplog
+) -> None:
+    import json
+    import logging
+
+    from service.app import create_app
+    from service.config import Settings
+    from service.observability import JsonFormatter
+
+    settings = Settings(model_dir=model_dir, api_keys="secret-key-987")
+    photo = test_photos[0][0].read_bytes()
+    with TestClient(create_app(settings)) as client, caplog.at_level(logging.INFO):
+        client.post(
+            "/predict",
+            files={"image": photo},
+            headers={"X-API-Key": "secret-key-987", "X-Request-ID": "log-test-1"},
+        )
+    records = [r for r in caplog.records if r.name == "service.access"]
+    assert len(records) == 1
+    line = JsonFormatter().format(records[0])
+    entry = json.loads(line)
+    assert entry["severity"] == "INFO" and entry["request_id"] == "log-test-1"
+    assert entry["httpRequest"]["requestMethod"] == "POST"
+    assert entry["httpRequest"]["requestUrl"] == "/predict"
+    assert entry["httpRequest"]["status"] == 200
+    assert entry["httpRequest"]["latency"].endswith("s")
+    assert "secret-key-987" not in caplog.text and "secret-key-987" not in line
+    assert "\n" not in line
