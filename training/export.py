@@ -27,6 +27,7 @@ from service.runtime import SAVED_MODEL_DIR, TFLITE_FILE, ModelMetadata
 
 def export_model(model: keras.Model, export_dir: Path, metrics: dict[str, Any]) -> ModelMetadata:
     """Replace `export_dir` with the model; returns the metadata it wrote."""
+    commit = _git_commit()  # before writing: exporting into the repository dirties it
     export_dir.mkdir(parents=True, exist_ok=True)
     saved_model_dir = export_dir / SAVED_MODEL_DIR
     if saved_model_dir.exists():
@@ -40,7 +41,7 @@ def export_model(model: keras.Model, export_dir: Path, metrics: dict[str, Any]) 
         # Numeric, so it doubles as a TensorFlow Serving version number.
         model_version=now.strftime("%Y%m%d%H%M%S"),
         trained_at=now.isoformat(timespec="seconds"),
-        git_commit=_git_commit(),
+        git_commit=commit,
         metrics=metrics,
     )
     metadata.write(export_dir)
