@@ -12,6 +12,7 @@ def build_augmenter(seed: int) -> keras.Sequential:
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
             keras.layers.RandomTranslation(0.12, 0.12, fill_mode="reflect", seed=seed + 1),
+            # Mostly zoom out: the test photos frame the mug smaller than the train photos.
             keras.layers.RandomZoom((-0.15, 0.45), fill_mode="reflect", seed=seed + 2),
             keras.layers.RandomBrightness(0.35, value_range=(0, 255), seed=seed + 3),
             keras.layers.RandomContrast(0.4, value_range=(0, 255), seed=seed + 4),
