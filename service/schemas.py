@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.model import Classification
 
 EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
-EXAMPLE_PROBABILITIES = {"white": 0.0021, "black": 0.9912, "blue": 0.0051, "transparent": 0.0016}
+EXAMPLE_PROBABILITIES = {"white": 0.0145, "black": 0.9572, "blue": 0.0125, "transparent": 0.0158}
 
 
 class HealthResponse(BaseModel):
@@ -115,7 +115,7 @@ class TFServingRequest(BaseModel):
 
 class TFServingPrediction(BaseModel):
     classes: int = Field(examples=[1])
-    probabilities: list[float] = Field(examples=[[0.0021, 0.9912, 0.0051, 0.0016]])
+    probabilities: list[float] = Field(examples=[[0.0145, 0.9572, 0.0125, 0.0158]])
 
 
 class TFServingResponse(BaseModel):
