@@ -7,6 +7,7 @@ passes the limit. Either way the whole body is never held in memory.
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import BodyTooLargeError, error_response
@@ -23,7 +24,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = _content_length(Headers(scope=scope))
         if declared is not None and declared > self.max_bytes:
             self.metrics.rejected.labels(BodyTooLargeError.code).inc()
             response = error_response(413, BodyTooLargeError.code, self._message())
@@ -49,11 +50,8 @@ class BodyLimitMiddleware:
         return f"request body is larger than the limit of {self.max_bytes} bytes"
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _content_length(headers: Headers) -> int | None:
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None

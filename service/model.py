@@ -68,13 +68,14 @@ class MugClassifier:
 
     @staticmethod
     def postprocess(probabilities: np.ndarray) -> list[Classification]:
+        indices = probabilities.argmax(axis=1)
         return [
             Classification(
-                index=int(row.argmax()),
-                label=CLASS_NAMES[int(row.argmax())],
+                index=int(index),
+                label=CLASS_NAMES[index],
                 probabilities=tuple(float(p) for p in row),
             )
-            for row in probabilities
+            for index, row in zip(indices, probabilities, strict=True)
         ]
 
     def _loaded(self) -> Predictor:

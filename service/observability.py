@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("service.access")
@@ -94,7 +94,8 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        headers = Headers(scope=scope)
+        request_id = _request_id(headers)
         started = time.perf_counter()
         status = 500
 
@@ -112,36 +113,34 @@ class RequestLogMiddleware:
             route = _route_template(scope)
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(elapsed)
-            log.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={
-                    "request_id": request_id,
-                    "httpRequest": {
-                        "requestMethod": scope["method"],
-                        "requestUrl": scope["path"],
-                        "status": status,
-                        "latency": f"{elapsed:.6f}s",
-                        "remoteIp": (scope.get("client") or ("", 0))[0],
-                        "userAgent": _header(scope, b"user-agent"),
-                    },
+            if log.isEnabledFor(logging.INFO):  # build the entry only when it is written
+                self._log(scope, headers, request_id, status, elapsed)
+
+    @staticmethod
+    def _log(scope: Scope, headers: Headers, request_id: str, status: int, elapsed: float) -> None:
+        log.info(
+            "%s %s %d %.1fms",
+            scope["method"],
+            scope["path"],
+            status,
+            elapsed * 1000,
+            extra={
+                "request_id": request_id,
+                "httpRequest": {
+                    "requestMethod": scope["method"],
+                    "requestUrl": scope["path"],
+                    "status": status,
+                    "latency": f"{elapsed:.6f}s",
+                    "remoteIp": (scope.get("client") or ("", 0))[0],
+                    "userAgent": headers.get("user-agent", ""),
                 },
-            )
+            },
+        )
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def _request_id(scope: Scope) -> str:
+def _request_id(headers: Headers) -> str:
     """The client's X-Request-ID if it is a sane token, else a new one."""
-    given = _header(scope, REQUEST_ID_HEADER.encode())
+    given = headers.get(REQUEST_ID_HEADER, "")
     if 0 < len(given) <= 128 and all(c.isalnum() or c in "-_.:" for c in given):
         return given
     return uuid.uuid4().hex
