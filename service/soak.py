@@ -5,7 +5,7 @@ concurrent clients, mixing good single-image requests, good batch requests and b
 Every response is checked against its own request: the status, the request ID echoed, and
 for good requests the probabilities against the model called directly on the same images.
 Reports 5xx, dropped or mismatched responses, and the server's resident memory over time.
-Needs the dev extra (httpx). Exits non-zero if any check fails.
+Needs the dev extra (httpx2). Exits non-zero if any check fails.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 from PIL import Image
 
@@ -57,7 +57,7 @@ class Tally:
 
 
 async def one_request(
-    client: httpx.AsyncClient, i: int, images: list[bytes], expected: np.ndarray, tally: Tally
+    client: httpx2.AsyncClient, i: int, images: list[bytes], expected: np.ndarray, tally: Tally
 ) -> None:
     request_id = f"soak-{i}"
     headers = {"X-Request-ID": request_id}
@@ -77,7 +77,7 @@ async def one_request(
             response = await client.post(
                 "/predict", files={"image": images[chosen[0]]}, headers=headers
             )
-    except httpx.HTTPError as error:
+    except httpx2.HTTPError as error:
         tally.dropped += 1
         tally.mismatched.append(f"{request_id}: {type(error).__name__}")
         return
@@ -124,7 +124,7 @@ async def soak(
         queue.put_nowait(i)
 
     async def client_loop() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx2.AsyncClient(base_url=url, timeout=30) as client:
             while not queue.empty():
                 i = queue.get_nowait()
                 await one_request(client, i, images, expected, tally)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -122,8 +122,8 @@ def running_service(**env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/health").status_code == 200
-    except httpx.TransportError:
+        return httpx2.get(f"{url}/health").status_code == 200
+    except httpx2.TransportError:
         return False
 
 

@@ -8,7 +8,7 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 
@@ -95,7 +95,7 @@ def test_many_concurrent_http_clients_each_get_their_own_answer(
     )
 
     def one_request(i: int) -> None:
-        with httpx.Client(base_url=live_url, timeout=60) as client:
+        with httpx2.Client(base_url=live_url, timeout=60) as client:
             if i % 5 == 4:  # a bad upload among good ones fails alone
                 response = client.post("/predict", files={"image": b"not an image %d" % i})
                 assert response.status_code == 400

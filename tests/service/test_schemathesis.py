@@ -6,7 +6,7 @@ are driven by hypothesis directly, one test per operation.)"""
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +22,7 @@ OPERATIONS = [
 
 @pytest.fixture(scope="module")
 def api_schema(live_url: str):
-    return schemathesis.openapi.from_dict(httpx.get(f"{live_url}/openapi.json").json())
+    return schemathesis.openapi.from_dict(httpx2.get(f"{live_url}/openapi.json").json())
 
 
 def test_every_documented_operation_is_fuzzed(api_schema) -> None:

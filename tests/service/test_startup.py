@@ -8,14 +8,14 @@ import shutil
 import socket
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from tests.conftest import free_port, start_service
 
 
 def test_serves_predictions_on_the_port_it_is_given(live_url: str, test_photos) -> None:
     photo, label = test_photos[-1]
-    response = httpx.post(f"{live_url}/predict", files={"image": photo.read_bytes()})
+    response = httpx2.post(f"{live_url}/predict", files={"image": photo.read_bytes()})
     assert response.status_code == 200
     assert response.json()["index"] == label
 
@@ -42,7 +42,7 @@ def test_oversized_chunked_body_is_refused_while_streaming(live_url: str) -> Non
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b'"error":"body_too_large"' in answer
-    assert httpx.get(f"{live_url}/health").status_code == 200
+    assert httpx2.get(f"{live_url}/health").status_code == 200
 
 
 def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]]:
