@@ -6,14 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from service.batching import MicroBatcher
 from service.config import Settings
 from service.errors import install_error_handlers
+from service.inference import InferencePipeline
 from service.limits import BodyLimitMiddleware
 from service.model import MugClassifier
 from service.observability import Metrics, RequestLogMiddleware
@@ -35,19 +34,13 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(model.load)
-        batcher = MicroBatcher(
-            model.predict,
-            settings.batch_max_size,
-            settings.batch_max_wait_ms,
-            observe=metrics.observe_model_call,
-        )
-        await batcher.start()
+        pipeline = InferencePipeline(model, observe=metrics.observe_model_call)
+        await pipeline.start()
         if not settings.api_key_list:
             log.warning("API_KEYS is not set: the prediction routes are open to anyone")
-        app.state.batcher = batcher
-        app.state.decoders = anyio.CapacityLimiter(settings.decode_threads)
+        app.state.pipeline = pipeline
         yield
-        await batcher.stop()
+        await pipeline.stop()
 
     app = FastAPI(
         title="mug-classifier",

@@ -1,15 +1,15 @@
-"""Dependencies the routes share: the loaded model and the settings, from app state."""
+"""Dependencies the routes share, from app state: the settings, the ready model and the
+inference pipeline in front of it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import Depends, Request
 
-from service.batching import MicroBatcher
 from service.config import Settings
 from service.errors import RequestError
+from service.inference import InferencePipeline
 from service.model import MugClassifier
 
 
@@ -29,15 +29,12 @@ def get_ready_model(request: Request) -> MugClassifier:
     return model
 
 
-def get_batcher(request: Request) -> MicroBatcher:
-    return request.app.state.batcher
-
-
-def get_decoders(request: Request) -> anyio.CapacityLimiter:
-    return request.app.state.decoders
+def get_pipeline(request: Request) -> InferencePipeline:
+    """The running pipeline; like the model, 503 until the model is ready."""
+    get_ready_model(request)
+    return request.app.state.pipeline
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadyModelDep = Annotated[MugClassifier, Depends(get_ready_model)]
-BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
-DecodersDep = Annotated[anyio.CapacityLimiter, Depends(get_decoders)]
+PipelineDep = Annotated[InferencePipeline, Depends(get_pipeline)]

@@ -1,7 +1,7 @@
-"""From uploaded bytes to classifications: decode off the event loop (at most DECODE_THREADS
-at once: more threads only add memory on a small CPU), then predict through the batch
-queue, so one large upload never stalls the others and concurrent requests share model
-calls."""
+"""From uploaded bytes to classifications, the one path every prediction route takes: decode
+off the event loop (at most DECODE_THREADS at once: more threads only add memory on a small
+CPU), then predict through the batch queue, so one large upload never stalls the others and
+concurrent requests share model calls."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncio
 import anyio
 import numpy as np
 
-from service.batching import MicroBatcher
+from service.batching import BatchObserver, MicroBatcher
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
 from service.model import Classification, MugClassifier
@@ -26,33 +26,47 @@ class RequestTimeoutError(RequestError):
     code = "timeout"
 
 
-async def classify_uploads(
-    model: MugClassifier,
-    batcher: MicroBatcher,
-    decoders: anyio.CapacityLimiter,
-    uploads: list[Upload],
-) -> list[Classification]:
-    """One Classification per upload, in order; a bad image is a BadImageError naming it.
-    Decoding plus prediction is bounded by REQUEST_TIMEOUT_S."""
-    limit = model.settings.request_timeout_s
-    try:
-        async with asyncio.timeout(limit):
-            if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:
-                images = _decode_all(model, uploads)  # cheaper than a thread hop
-            else:
-                images = await anyio.to_thread.run_sync(
-                    _decode_all, model, uploads, limiter=decoders
-                )
-            return model.postprocess(await batcher.predict(images))
-    except TimeoutError as error:
-        raise RequestTimeoutError(f"the images took longer than {limit:g}s to process") from error
+class InferencePipeline:
+    """The loaded model with its batch queue and decoding limit; started and stopped by the
+    app's lifespan, so routes only ever see a running one."""
 
+    def __init__(self, model: MugClassifier, observe: BatchObserver | None = None) -> None:
+        settings = model.settings
+        self.model = model
+        self._batcher = MicroBatcher(
+            model.predict, settings.batch_max_size, settings.batch_max_wait_ms, observe
+        )
+        self._decoders = anyio.CapacityLimiter(settings.decode_threads)
+        self._timeout_s = settings.request_timeout_s
 
-def _decode_all(model: MugClassifier, uploads: list[Upload]) -> np.ndarray:
-    decoded = []
-    for upload in uploads:
+    async def start(self) -> None:
+        await self._batcher.start()
+
+    async def stop(self) -> None:
+        """Answer every request already queued, then stop."""
+        await self._batcher.stop()
+
+    async def classify(self, uploads: list[Upload]) -> list[Classification]:
+        """One Classification per upload, in order; a bad image is a BadImageError naming
+        it. Decoding plus prediction is bounded by REQUEST_TIMEOUT_S."""
         try:
-            decoded.append(model.preprocess(upload.data))
-        except ImageError as error:
-            raise BadImageError(error, upload.field) from error
-    return np.stack(decoded)
+            async with asyncio.timeout(self._timeout_s):
+                if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:
+                    images = self._decode_all(uploads)  # cheaper than a thread hop
+                else:
+                    images = await anyio.to_thread.run_sync(
+                        self._decode_all, uploads, limiter=self._decoders
+                    )
+                return self.model.postprocess(await self._batcher.predict(images))
+        except TimeoutError as error:
+            limit = f"{self._timeout_s:g}s"
+            raise RequestTimeoutError(f"the images took longer than {limit} to process") from error
+
+    def _decode_all(self, uploads: list[Upload]) -> np.ndarray:
+        decoded = []
+        for upload in uploads:
+            try:
+                decoded.append(self.model.preprocess(upload.data))
+            except ImageError as error:
+                raise BadImageError(error, upload.field) from error
+        return np.stack(decoded)

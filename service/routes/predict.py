@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.deps import BatcherDep, DecodersDep, ReadyModelDep, SettingsDep
+from service.deps import PipelineDep, SettingsDep
 from service.errors import UnsupportedMediaTypeError
-from service.inference import classify_uploads
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
 from service.uploads import json_uploads, media_type, parse_json, read_multipart
@@ -48,11 +47,7 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(
-    request: Request,
-    model: ReadyModelDep,
-    batcher: BatcherDep,
-    decoders: DecodersDep,
-    settings: SettingsDep,
+    request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> Prediction | BatchPrediction:
     kind = media_type(request)
     if kind == "multipart/form-data":
@@ -64,6 +59,6 @@ async def predict(
         raise UnsupportedMediaTypeError(
             f"send multipart/form-data or application/json, not {kind or 'no content type'}"
         )
-    classifications = await classify_uploads(model, batcher, decoders, uploads)
-    predictions = [Prediction.of(c, model.version) for c in classifications]
+    classifications = await pipeline.classify(uploads)
+    predictions = [Prediction.of(c, pipeline.model.version) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.deps import BatcherDep, DecodersDep, ReadyModelDep, SettingsDep
-from service.inference import classify_uploads
+from service.deps import PipelineDep, ReadyModelDep, SettingsDep
 from service.schemas import (
     ERROR_RESPONSES,
     TFServingModelStatus,
@@ -36,11 +35,7 @@ router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"
     },
 )
 async def tfserving_predict(
-    request: Request,
-    model: ReadyModelDep,
-    batcher: BatcherDep,
-    decoders: DecodersDep,
-    settings: SettingsDep,
+    request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> TFServingResponse:
     body = await parse_json(request, TFServingRequest)
     check_count(len(body.instances), settings.max_batch_images, "instances")
@@ -48,7 +43,7 @@ async def tfserving_predict(
         decode_base64(instance.base64, f"instances[{i}]")
         for i, instance in enumerate(body.instances)
     ]
-    classifications = await classify_uploads(model, batcher, decoders, uploads)
+    classifications = await pipeline.classify(uploads)
     return TFServingResponse(
         predictions=[
             TFServingPrediction(classes=c.index, probabilities=list(c.probabilities))
