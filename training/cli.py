@@ -49,7 +49,8 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 def run_command(main: Callable[[], None]) -> None:
     """Run a command's main; data and model problems end it with one line and exit 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    for noisy in ("tensorflow", "absl"):  # SavedModel writing logs renamed inputs at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         main()
     except (DataError, ModelLoadError) as error:

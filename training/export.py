@@ -12,7 +12,9 @@ Signatures:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,8 +81,11 @@ def _save_signatures(model: keras.Model, path: Path) -> None:
 def _to_litert(model: keras.Model) -> bytes:
     """The network converted for LiteRT, float32 as trained (no quantisation), so both
     runtimes give the same probabilities. Converted from the Keras model: converting the
-    SavedModel gave a model without its weights (44 KB, NaN outputs) with TensorFlow 2.21."""
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    SavedModel gave a model without its weights (44 KB, NaN outputs) with TensorFlow 2.21.
+    The converter prints every captured variable of its temporary export (a hundred lines
+    of TensorSpecs) to stdout; that listing is swallowed."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def _decode_for_serving(encoded: tf.Tensor) -> tf.Tensor:

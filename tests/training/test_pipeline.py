@@ -35,6 +35,9 @@ def one_epoch_model(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactor
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Evaluation on" in result.stdout and "confusion matrix" in result.stdout
+    # The report is not buried: no converter listing, no INFO chatter from SavedModel writing.
+    assert "TensorSpec" not in result.stdout
+    assert "unsupported characters" not in result.stdout + result.stderr
     return output
 
 
