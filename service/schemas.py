@@ -7,12 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.model import Classification
 
 EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
-EXAMPLE_PROBABILITIES = {"white": 0.0145, "black": 0.9572, "blue": 0.0125, "transparent": 0.0158}
+EXAMPLE_PROBABILITIES = {"white": 0.026, "black": 0.9158, "blue": 0.0294, "transparent": 0.0288}
 
 
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
-    model_version: str | None = Field(examples=["20261129183000"])
+    model_version: str | None = Field(examples=["20261129210520"])
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
@@ -47,7 +47,7 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] = Field(
         description="every class's probability; they sum to 1", examples=[EXAMPLE_PROBABILITIES]
     )
-    model_version: str = Field(examples=["20261129183000"])
+    model_version: str = Field(examples=["20261129210520"])
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:
@@ -115,7 +115,7 @@ class TFServingRequest(BaseModel):
 
 class TFServingPrediction(BaseModel):
     classes: int = Field(examples=[1])
-    probabilities: list[float] = Field(examples=[[0.0145, 0.9572, 0.0125, 0.0158]])
+    probabilities: list[float] = Field(examples=[[0.026, 0.9158, 0.0294, 0.0288]])
 
 
 class TFServingResponse(BaseModel):
