@@ -18,21 +18,29 @@ class ModelNotReadyError(RequestError):
     code = "model_not_ready"
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies are `async def` although none of them waits: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per dependency per request.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_ready_model(request: Request) -> MugClassifier:
+async def get_ready_model(request: Request) -> MugClassifier:
+    return _ready_model(request)
+
+
+async def get_pipeline(request: Request) -> InferencePipeline:
+    """The running pipeline; like the model, 503 until the model is ready."""
+    _ready_model(request)
+    return request.app.state.pipeline
+
+
+def _ready_model(request: Request) -> MugClassifier:
     model: MugClassifier = request.app.state.model
     if not model.ready:
         raise ModelNotReadyError("the model is still loading; retry shortly")
     return model
-
-
-def get_pipeline(request: Request) -> InferencePipeline:
-    """The running pipeline; like the model, 503 until the model is ready."""
-    get_ready_model(request)
-    return request.app.state.pipeline
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

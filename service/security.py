@@ -29,8 +29,9 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require_api_key(request: Request) -> None:
-    """FastAPI dependency: passes when keys are off or a valid key is presented."""
+async def require_api_key(request: Request) -> None:
+    """FastAPI dependency: passes when keys are off or a valid key is presented. Async so
+    that FastAPI calls it on the event loop, not through its thread pool."""
     keys: tuple[str, ...] = request.app.state.settings.api_key_list
     if not keys:
         return
