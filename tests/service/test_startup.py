@@ -60,13 +60,33 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata["class_names"] = ["cup", "glass"]
     (wrong_classes / "metadata.json").write_text(json.dumps(metadata))
+    wrong_shape = root / "wrong-shape"
+    shutil.copytree(model_dir, wrong_shape)
+    (wrong_shape / "model.tflite").write_bytes(three_class_litert_model())
     return {
         "missing": (root / "nowhere", "model folder not found"),
         "empty": (empty, "metadata file not found"),
         "no model file": (metadata_only, "LiteRT model not found"),
         "corrupt": (corrupt, "cannot load LiteRT model"),
         "wrong classes": (wrong_classes, "model expects ['cup', 'glass']"),
+        "wrong shape": (wrong_shape, "model returns shape (3,), expected (4,)"),
     }
+
+
+def three_class_litert_model() -> bytes:
+    """A real LiteRT model with the service's signature (`images` in, `probabilities` out)
+    but three classes instead of four."""
+    import tensorflow as tf  # only this test needs it, to build the model
+
+    class ThreeClasses(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 64, 64, 3], tf.float32, "images")])
+        def serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+            means = tf.reduce_mean(images, axis=[1, 2])  # [N, 3]
+            return {"probabilities": tf.nn.softmax(means)}
+
+    module = ThreeClasses()
+    function = module.serving_default.get_concrete_function()
+    return tf.lite.TFLiteConverter.from_concrete_functions([function], module).convert()
 
 
 def test_unloadable_model_stops_start_up_with_one_line(model_dir: Path, tmp_path: Path) -> None:
