@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.bench import free_port
 from service.config import Settings
 from service.runtime import DEFAULT_MODEL_DIR
 from training.dataset import default_data_dir
@@ -80,12 +80,6 @@ def client(model_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(model_dir=model_dir))
     with TestClient(app) as test_client:
         yield test_client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_service(capture_stderr: bool = False, **env: str) -> subprocess.Popen[str]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx2
 
-from tests.conftest import free_port, start_service
+from service.bench import free_port
+from tests.conftest import start_service
 
 
 def test_serves_predictions_on_the_port_it_is_given(live_url: str, test_photos) -> None:
