@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +13,13 @@ from service.app import create_app
 from service.config import Settings
 
 KEYS = "first-key-123,second-key-456"
+VERTEX_PREDICT = "/vertex/predict"  # AIP_PREDICT_ROUTE: Vertex AI's own name for :predict
 
 
 @pytest.fixture(scope="module")
 def keyed_client(model_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(model_dir=model_dir, api_keys=KEYS))) as client:
+    settings = Settings(model_dir=model_dir, api_keys=KEYS, aip_predict_route=VERTEX_PREDICT)
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
@@ -41,9 +44,10 @@ def test_missing_or_wrong_key_is_401_without_hints(
     for path, kwargs in [
         ("/predict", {"files": {"image": photo}}),
         ("/v1/models/mugs:predict", {"json": {"instances": [{"b64": "AAAA"}]}}),
+        (VERTEX_PREDICT, {"json": {"instances": [{"b64": "AAAA"}]}}),
     ]:
         response = keyed_client.post(path, headers=headers, **kwargs)
-        assert response.status_code == 401
+        assert response.status_code == 401, path
         assert response.json() == {"error": "unauthorized", "detail": "missing or invalid API key"}
         assert response.headers["www-authenticate"] == "Bearer"
         assert "key-" not in response.text
@@ -57,6 +61,9 @@ def test_valid_key_in_either_header_is_accepted(
 ) -> None:
     response = keyed_client.post("/predict", headers=headers, files={"image": photo})
     assert response.status_code == 200
+    instances = {"instances": [{"b64": base64.b64encode(photo).decode()}]}
+    response = keyed_client.post(VERTEX_PREDICT, headers=headers, json=instances)
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 1
 
 
 def test_health_stays_open_with_keys(keyed_client: TestClient) -> None:
