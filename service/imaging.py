@@ -12,11 +12,15 @@ import struct
 import warnings
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 CLASS_NAMES: tuple[str, ...] = ("white", "black", "blue", "transparent")
 IMAGE_SIZE = 64
-ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+# HEIF is what iPhones save (HEIC), through pillow-heif; AVIF, from newer Android phones and
+# browsers, Pillow reads itself.
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "HEIF", "AVIF")
+pillow_heif.register_heif_opener()
 DEFAULT_MAX_PIXELS = 50_000_000
 
 # Alpha is composited onto white, the background a browser shows behind a transparent image.

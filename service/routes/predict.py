@@ -34,7 +34,7 @@ _MULTIPART_SCHEMA = {
         "Send `multipart/form-data` with a file under `image` (`curl -F image=@mug.jpg`) or "
         'several under `images`, or JSON `{"image": "<base64>"}` / `{"images": [...]}`. '
         "One image answers with a prediction; `images` answers with `predictions`, in order. "
-        "JPEG, PNG, WebP, GIF and BMP of any size are accepted."
+        "JPEG, PNG, WebP, GIF, BMP, HEIC and AVIF of any size are accepted."
     ),
     openapi_extra={
         "requestBody": {

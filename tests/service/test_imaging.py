@@ -68,6 +68,25 @@ def test_every_mode_and_format_becomes_rgb(mode: str, fmt: str) -> None:
     assert decoded.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and decoded.dtype == np.uint8
 
 
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_decode_like_the_same_photo_as_png(fmt: str) -> None:
+    """HEIC (iPhones) and AVIF (newer Android phones, browsers), really encoded here."""
+    photo = gradient(1200, 900)
+    data = encode(photo, fmt, quality=90)
+    assert data[4:12] in (b"ftypheic", b"ftypavif")
+    decoded = decode_image(data).astype(int)
+    reference = decode_image(encode(photo, "PNG")).astype(int)
+    assert decoded.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
+    assert np.abs(decoded - reference).mean() < 4
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_over_the_pixel_limit_are_refused_before_decoding(fmt: str) -> None:
+    data = encode(gradient(1200, 900), fmt, quality=50)
+    with pytest.raises(ImageTooLargeError, match="1200x900"):
+        decode_image(data, max_pixels=1000 * 900)
+
+
 def test_transparent_pixels_become_white() -> None:
     image = Image.new("RGBA", (80, 80), (0, 0, 0, 0))
     decoded = decode_image(encode(image, "PNG"))

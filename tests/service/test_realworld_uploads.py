@@ -66,3 +66,24 @@ def test_upscaled_reencoded_photos_keep_their_class(
     labels = classify(client, blobs)
     agreement = sum(a == b for a, b in zip(labels, originals, strict=True)) / len(originals)
     assert agreement >= 0.97, f"{encoding}: {agreement:.1%} classified like the original"
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_are_classified_like_the_original(
+    client: TestClient, test_photos: list[tuple[Path, int]], originals: list[int], fmt: str
+) -> None:
+    """HEIC as an iPhone saves it and AVIF as newer Android phones do, encoded here for real
+    (two photos of each class: HEIC encoding takes a while), sent through /predict."""
+    chosen = list(range(0, len(test_photos), len(test_photos) // 8))[:8]
+    blobs = [
+        _save(
+            Image.open(test_photos[i][0])
+            .convert("RGB")
+            .resize((256, 256), Image.Resampling.BICUBIC),
+            fmt,
+            quality=85,
+        )
+        for i in chosen
+    ]
+    assert all(blob[4:12] in (b"ftypheic", b"ftypavif") for blob in blobs)
+    assert classify(client, blobs) == [originals[i] for i in chosen]
