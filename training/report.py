@@ -12,6 +12,7 @@ from service.imaging import CLASS_NAMES
 
 METRICS_FILE = "metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"
+ECE_BINS = 10
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
@@ -32,12 +33,28 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         }
     return {
         "accuracy": round(float((predicted == labels).mean()), 4) if len(labels) else 0.0,
+        "ece": round(expected_calibration_error(labels, probabilities), 4),
         "n": len(labels),
         "errors": int((predicted != labels).sum()),
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
         "class_names": list(CLASS_NAMES),
     }
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ECE over ECE_BINS equal-width bins of the top probability: how far, on average over
+    the photos, the stated confidence is from the accuracy actually reached at it."""
+    if not len(labels):
+        return 0.0
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    gap = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        gap += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return float(gap / len(labels))
 
 
 def write_report(output_dir: Path, report: dict[str, Any]) -> None:
@@ -80,7 +97,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     names = metrics["class_names"]
     width = max(len(name) for name in names) + 2
     lines = [
-        f"accuracy {metrics['accuracy']:.2%} on {metrics['n']} photos ({metrics['errors']} wrong)",
+        f"accuracy {metrics['accuracy']:.2%} on {metrics['n']} photos ({metrics['errors']} wrong), "
+        f"calibration error (ECE) {metrics['ece']:.3f}",
         "",
         f"{'':{width}}precision  recall  support",
     ]

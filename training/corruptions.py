@@ -1,0 +1,190 @@
+"""A fixed, seeded suite of photo conditions people upload in: other light, low contrast,
+blur, a phone's upscaled and recompressed photo, sensor noise, heavy JPEG, a tilted camera
+and colour casts. Each condition has two severities; the second is the harsher.
+
+Every condition turns a 64x64 uint8 photo into another one. Those that go through an encoded
+file (the phone upload, JPEG) come back through `service.imaging.decode_image`, exactly as an
+upload would reach the model. Noise and the rotation's direction come from a generator seeded
+by (suite seed, condition, severity, photo index): the same seed gives the same pixels,
+whatever else is in the batch.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from service.imaging import IMAGE_SIZE, decode_image
+
+DEFAULT_SEED = 0
+Corrupt = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    describe: str  # formatted with the severity's level
+    levels: tuple[Any, Any]  # severity 1, severity 2
+    apply: Corrupt
+
+
+def _to_linear(srgb: np.ndarray) -> np.ndarray:
+    """sRGB 0..1 -> linear light 0..1 (the standard transfer curve)."""
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _to_srgb(linear: np.ndarray) -> np.ndarray:
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def _uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def _exposure(image: np.ndarray, gain: float, rng: np.random.Generator) -> np.ndarray:
+    """Pixel values times `gain`, clipped: 0.5 is "half the light" as the robustness issue
+    measured it (harsher than one stop in linear light, which is about x0.73 in sRGB)."""
+    return _uint8(image * gain)
+
+
+def _contrast(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+    """Pillow's contrast: pixels pulled towards the mean grey by `factor`."""
+    return np.asarray(ImageEnhance.Contrast(Image.fromarray(image)).enhance(factor))
+
+
+def _blur(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _jpeg(image: Image.Image, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return decode_image(buffer.getvalue())
+
+
+def _phone_upload(
+    image: np.ndarray, level: tuple[int, float, int], rng: np.random.Generator
+) -> np.ndarray:
+    """Upscaled to `size` px, defocused by `sigma` (in 64-px pixels), saved as JPEG at
+    `quality`, then decoded as an upload: what a phone photo of the scene goes through."""
+    size, sigma, quality = level
+    large = Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC)
+    large = large.filter(ImageFilter.GaussianBlur(sigma * size / IMAGE_SIZE))
+    return _jpeg(large, quality)
+
+
+def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian sensor noise, independent per pixel and channel, `sigma` in 0..255 units."""
+    return _uint8(image + rng.normal(0.0, sigma, image.shape))
+
+
+def _compress(image: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
+    return _jpeg(Image.fromarray(image), quality)
+
+
+def _rotate(image: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """A tilted camera: rotated by `degrees` either way, then the largest upright square
+    inside the rotated frame, so no invented corners."""
+    angle = degrees * rng.choice((-1.0, 1.0))
+    rotated = Image.fromarray(image).rotate(angle, Image.Resampling.BICUBIC)
+    radians = np.deg2rad(abs(angle))
+    side = IMAGE_SIZE / (np.cos(radians) + np.sin(radians))
+    margin = (IMAGE_SIZE - side) / 2
+    box = (margin, margin, IMAGE_SIZE - margin, IMAGE_SIZE - margin)
+    return np.asarray(rotated.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC, box))
+
+
+def _cast(gains: tuple[float, float, float]) -> Corrupt:
+    def apply(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+        """Per-channel gains in linear light: a light source of another colour."""
+        scale = 1 + strength * np.asarray(gains)
+        return _uint8(_to_srgb(_to_linear(image / 255.0) * scale) * 255)
+
+    return apply
+
+
+SUITE: tuple[Condition, ...] = (
+    Condition("under_exposure", "{}x the light", (0.7, 0.5), _exposure),
+    Condition("over_exposure", "{}x the light", (1.25, 1.5), _exposure),
+    Condition("low_contrast", "contrast x{}", (0.7, 0.5), _contrast),
+    Condition("gaussian_blur", "sigma {} px", (1.0, 2.0), _blur),
+    Condition(
+        "phone_upload",
+        "{0[0]} px, defocused by sigma {0[1]} px at 64, JPEG quality {0[2]}",
+        ((1024, 0.5, 85), (1536, 1.0, 70)),
+        _phone_upload,
+    ),
+    Condition("sensor_noise", "sigma {}", (12, 25), _noise),
+    Condition("jpeg", "quality {}", (20, 8), _compress),
+    Condition("rotation", "{} degrees", (10, 20), _rotate),
+    Condition("warm_cast", "red +{0:.0%}, blue -{0:.0%}", (0.15, 0.3), _cast((1, 0, -1))),
+    Condition("cool_cast", "red -{0:.0%}, blue +{0:.0%}", (0.15, 0.3), _cast((-1, 0, 1))),
+)
+SEVERITIES = (1, 2)
+
+
+def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) -> np.ndarray:
+    """`images` (uint8 [N, 64, 64, 3]) under `condition` at `severity` (1 or 2)."""
+    level = condition.levels[severity - 1]
+    index = SUITE.index(condition)
+    return np.stack(
+        [
+            condition.apply(image, level, np.random.default_rng((seed, index, severity, i)))
+            for i, image in enumerate(images)
+        ]
+    )
+
+
+def evaluate_suite(
+    predict: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Accuracy and calibration error under every condition and severity, their mean and
+    the worst. `predict` maps uint8 images to probabilities [N, 4]."""
+    from training.report import expected_calibration_error  # report imports matplotlib lazily
+
+    conditions = []
+    for condition in SUITE:
+        for severity in SEVERITIES:
+            probabilities = predict(corrupt(images, condition, severity, seed))
+            conditions.append(
+                {
+                    "name": condition.name,
+                    "severity": severity,
+                    "level": condition.describe.format(condition.levels[severity - 1]),
+                    "accuracy": round(float((probabilities.argmax(1) == labels).mean()), 4),
+                    "ece": round(expected_calibration_error(labels, probabilities), 4),
+                }
+            )
+    worst = min(conditions, key=lambda c: c["accuracy"])
+    return {
+        "seed": seed,
+        "n": len(labels),
+        "conditions": conditions,
+        "mean_accuracy": round(float(np.mean([c["accuracy"] for c in conditions])), 4),
+        "worst": {key: worst[key] for key in ("name", "severity", "accuracy")},
+    }
+
+
+def format_suite(suite: dict[str, Any]) -> str:
+    """The suite's figures as a table for a terminal."""
+    lines = [f"{'condition':<16}{'severity':>9}  {'accuracy':>8}  {'ECE':>6}  level"]
+    for c in suite["conditions"]:
+        lines.append(
+            f"{c['name']:<16}{c['severity']:>9}  {c['accuracy']:>8.2%}  {c['ece']:>6.3f}  "
+            f"{c['level']}"
+        )
+    worst = suite["worst"]
+    lines.append(
+        f"mean {suite['mean_accuracy']:.2%}; worst {worst['name']} (severity "
+        f"{worst['severity']}) {worst['accuracy']:.2%}"
+    )
+    return "\n".join(lines)
