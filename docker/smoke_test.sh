@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the image and checks it as a user would run it: a non-default $PORT, /health, a real
-# photo classified, a non-root process, and `docker stop` finishing within Cloud Run's
-# 10-second grace. Brings up a Docker engine first with shared/tools/docker-engine.sh (root).
+# photo classified, a non-root process, `docker stop` finishing within Cloud Run's 10-second
+# grace, and as Vertex AI runs it: the model from AIP_STORAGE_URI (gcp-storage-emulator on
+# loopback stands in for Cloud Storage) and the request a batch prediction job sends. Brings up a Docker engine first with shared/tools/docker-engine.sh (root).
 # Fails, saying why, if any step fails, including the engine not coming up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,11 @@ IMAGE=mug-classifier:smoke
 NAME=mug-classifier-smoke-$$
 PORT=18093
 fail() { echo "SMOKE TEST FAILED: $*" >&2; exit 1; }
-cleanup() { docker rm -f "$NAME" >/dev/null 2>&1 || true; }
+EMULATOR_PID=
+cleanup() {
+  docker rm -f "$NAME" "$NAME-vertex" >/dev/null 2>&1 || true
+  [ -z "$EMULATOR_PID" ] || kill "$EMULATOR_PID" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 [ -f "$ENGINE_SCRIPT" ] || fail "no Docker engine script at $ENGINE_SCRIPT"
@@ -58,4 +63,41 @@ echo "stopped in ${elapsed}s with exit code $code"
 python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)" || fail "stop took ${elapsed}s (limit 10s)"
 [ "$code" = 0 ] || fail "exit code $code after SIGTERM (expected 0: a clean shutdown)"
 
-echo "docker smoke test: 5 passed, 0 failed"
+echo "== Vertex AI: model from AIP_STORAGE_URI, a batch prediction request"
+GCS_PORT=18094
+gcp-storage-emulator start --host 127.0.0.1 --port $GCS_PORT -M -q >/dev/null 2>&1 &
+EMULATOR_PID=$!
+export STORAGE_EMULATOR_HOST=http://127.0.0.1:$GCS_PORT NO_GCE_CHECK=true
+python3 - <<'PY' || fail "could not put the model into the storage emulator"
+import time
+from pathlib import Path
+from google.cloud import storage
+from service.storage import upload_folder
+for _ in range(100):
+    try:
+        storage.Client().create_bucket("vertex-models")
+        break
+    except Exception:
+        time.sleep(0.1)
+upload_folder(Path("models/mugs"), "gs://vertex-models/mugs/1")
+PY
+ROUTE=/v1/endpoints/1/deployedModels/2:predict
+docker run -d --name "$NAME-vertex" --network host -e AIP_HTTP_PORT=$PORT \
+  -e AIP_STORAGE_URI=gs://vertex-models/mugs/1 -e AIP_PREDICT_ROUTE=$ROUTE \
+  -e AIP_HEALTH_ROUTE=/v1/endpoints/1/deployedModels/2 \
+  -e STORAGE_EMULATOR_HOST -e NO_GCE_CHECK -e GCE_METADATA_HOST=127.0.0.1:9 "$IMAGE" >/dev/null \
+  || fail "docker run (Vertex AI) failed"
+for _ in $(seq 120); do
+  curl -fs "http://127.0.0.1:$PORT/v1/endpoints/1/deployedModels/2" >/dev/null && break
+  sleep 0.5
+done
+# A JSONL input of {"b64": ...} lines reaches the container as {"instances": [line, ...]}.
+body=$(python3 -c 'import base64, json, sys; print(json.dumps({"instances": [{"b64": base64.b64encode(open(p, "rb").read()).decode()} for p in sys.argv[1:]]}))' \
+  "$(ls "$DATA_DIR"/test/0white/*.jpg | head -n 1)" "$photo")
+answer=$(curl -fs -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$PORT$ROUTE") \
+  || fail "the Vertex AI predict route failed: $(docker logs "$NAME-vertex" 2>&1 | tail -5)"
+echo "batch prediction request -> $answer"
+classes=$(python3 -c 'import json, sys; print([p["classes"] for p in json.loads(sys.argv[1])["predictions"]])' "$answer")
+[ "$classes" = "[0, 1]" ] || fail "expected classes [0, 1] (white, black), got $classes"
+
+echo "docker smoke test: 6 passed, 0 failed"

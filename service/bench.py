@@ -2,7 +2,8 @@
 machine, against the ceiling the model and decoding set.
 
 For each runtime it measures, in this process, the model alone (batch 64 of decoded images)
-and decoding one 64x64 JPEG; then starts the service on a loopback port (or uses --url),
+and decoding one 64x64 JPEG, then `service.batch` over 3,000 JPEG files on disk against that
+ceiling; then starts the service on a loopback port (or uses --url),
 times process start to first answer, and loads it with `wrk` (a C load generator that costs
 the server little CPU, unlike a Python client): 1 and 64 connections sending single-image
 multipart requests, and 8 connections sending 32-image requests. Needs `wrk` on the PATH
@@ -12,6 +13,7 @@ multipart requests, and 8 connections sending 32-image requests. Needs `wrk` on 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -89,6 +91,21 @@ def decode_us_per_image(jpeg: bytes, repeat: int = 3000) -> float:
     for _ in range(repeat):
         decode_image(jpeg)
     return (time.perf_counter() - started) / repeat * 1e6
+
+
+def batch_images_per_s(model_dir: Path, runtime: str, count: int = 3000) -> float:
+    """`service.batch` over `count` distinct 64x64 JPEG files in a temporary folder."""
+    from service.batch import run
+
+    rng = np.random.default_rng(1)
+    base = np.asarray(Image.open(io.BytesIO(sample_jpeg())), dtype=np.int16)
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(count):
+            shifted = np.clip(base + rng.integers(-20, 20, 3), 0, 255).astype(np.uint8)
+            Image.fromarray(shifted).save(Path(folder, f"{i:05d}.jpg"), quality=90)
+        settings = Settings(model_dir=model_dir, model_runtime=runtime)
+        counts = asyncio.run(run(folder, str(Path(folder, "out.jsonl")), settings))
+    return counts["files"] / counts["seconds"]
 
 
 def free_port() -> int:
@@ -170,6 +187,10 @@ def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) 
     }
     result["ceiling_images_per_s"] = round(
         1 / (1 / result["raw_images_per_s"] + result["decode_us_per_image"] * 1e-6), 1
+    )
+    result["batch_command_images_per_s"] = round(batch_images_per_s(model_dir, runtime), 1)
+    result["batch_command_fraction_of_ceiling"] = round(
+        result["batch_command_images_per_s"] / result["ceiling_images_per_s"], 2
     )
     single, batch32 = multipart("image", [jpeg]), multipart("images", [jpeg] * 32)
     process = None

@@ -37,7 +37,15 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         8.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
-    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="exported model folder")
+    model_dir: str | Path | None = Field(
+        None, description="exported model folder: a local path or gs://bucket/prefix"
+    )
+    aip_storage_uri: str | None = Field(
+        None, description="Vertex AI: the model's gs:// folder, used when MODEL_DIR is unset"
+    )
+    bundled_model_dir: Path = Field(
+        DEFAULT_MODEL_DIR, description="the model served when neither of the above is set"
+    )
     model_runtime: Literal["litert", "tensorflow"] = Field(
         "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
     )
@@ -72,6 +80,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="longest decoding plus prediction may take for one request"
     )
     log_level: str = Field("info", description="uvicorn log level")
+
+    @property
+    def model_location(self) -> str:
+        """Where the model is loaded from: MODEL_DIR, else AIP_STORAGE_URI, else the bundled."""
+        return str(self.model_dir or self.aip_storage_uri or self.bundled_model_dir)
 
     @property
     def api_key_list(self) -> tuple[str, ...]:

@@ -48,12 +48,12 @@ class MugClassifier:
         if self._predictor is None:
             settings = self.settings
             self._predictor = load_predictor(
-                settings.model_dir, settings.model_runtime, settings.model_threads
+                settings.model_location, settings.model_runtime, settings.model_threads
             )
             log.info(
                 "loaded model %s from %s with %s",
                 self.version,
-                settings.model_dir,
+                settings.model_location,
                 settings.model_runtime,
             )
         self.ready = True

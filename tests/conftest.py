@@ -122,6 +122,51 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
+def gcs() -> Iterator[str]:
+    """A real Cloud Storage stand-in, gcp-storage-emulator, on a free loopback port; the
+    client (and every process the tests start) reaches it through STORAGE_EMULATOR_HOST.
+    Google's credential lookup is kept off the network (no metadata-server probe)."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", str(port), "-M", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx2.get(f"{url}/storage/v1/b")
+            break
+        except httpx2.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("gcp-storage-emulator did not start")
+            time.sleep(0.1)
+    saved = {name: os.environ.get(name) for name in GCS_ENV}
+    os.environ.update(GCS_ENV, STORAGE_EMULATOR_HOST=url)
+    try:
+        yield url
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# Never probe for a Google Cloud metadata server: a closed loopback port stands in for it.
+GCS_ENV = {
+    "STORAGE_EMULATOR_HOST": "",
+    "NO_GCE_CHECK": "true",
+    "GCE_METADATA_HOST": "127.0.0.1:9",
+    "GCE_METADATA_IP": "127.0.0.1:9",
+}
+
+
+@pytest.fixture(scope="session")
 def live_url(model_dir: Path) -> Iterator[str]:
     """The service in its own process on a free, non-default port."""
     with running_service(MODEL_DIR=str(model_dir)) as (url, _):
