@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     )
     app.state.settings = settings
     app.state.model = model
+    app.state.draining = threading.Event()  # set on SIGTERM by `python -m service`
     app.state.metrics = metrics
     # Added last = outermost: the request log sees every answer, 413s from the limit too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)

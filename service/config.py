@@ -34,8 +34,17 @@ class Settings(BaseSettings):
     aip_predict_route: str | None = Field(
         None, description='Vertex AI: an extra path taking {"instances": [...]} like :predict'
     )
+    workers: int = Field(
+        1, ge=1, description="server processes, each with its own model and batch queue"
+    )
+    shutdown_drain_s: float = Field(
+        2.0,
+        ge=0,
+        description="on SIGTERM, how long /health answers 503 while requests are still read "
+        "and answered, before the server stops accepting",
+    )
     shutdown_timeout_s: float = Field(
-        8.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish"
+        7.0, gt=0, description="then, how long in-flight requests may take to finish"
     )
     model_dir: str | Path | None = Field(
         None, description="exported model folder: a local path or gs://bucket/prefix"
@@ -48,6 +57,11 @@ class Settings(BaseSettings):
     )
     model_runtime: Literal["litert", "tensorflow"] = Field(
         "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
+    )
+    model_precision: Literal["auto", "float", "int8"] = Field(
+        "auto",
+        description="LiteRT model: int8 (quantised, faster), float, or auto: int8 when the "
+        "parity check training ran on it passed",
     )
     model_threads: int = Field(
         default_factory=lambda: len(os.sched_getaffinity(0)),
@@ -67,6 +81,12 @@ class Settings(BaseSettings):
     )
     batch_max_wait_ms: float = Field(
         0.0, ge=0, description="longest a request waits in the batch queue for company"
+    )
+    max_waiting_images: int = Field(
+        1000,
+        ge=1,
+        description="images admitted and not yet answered before new requests get 503 with "
+        "Retry-After: about what the model clears in a second",
     )
     api_keys: str | None = Field(
         None,

@@ -1,4 +1,5 @@
-"""Liveness and readiness: 200 once the model is loaded and warmed up, 503 before."""
+"""Liveness and readiness: 200 once the model is loaded and warmed up, 503 before, and 503
+again once SIGTERM came (draining: the load balancer should send nothing new)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     response_model=HealthResponse,
-    responses={503: {"model": HealthResponse, "description": "model still loading"}},
+    responses={503: {"model": HealthResponse, "description": "model loading, or draining"}},
 )
 async def health(request: Request) -> HealthResponse | JSONResponse:
     model = request.app.state.model
     keys_required = bool(request.app.state.settings.api_key_list)
     if not model.ready:
         body = HealthResponse(status="loading", model_version=None, api_key_required=keys_required)
+        return JSONResponse(body.model_dump(), status_code=503)
+    if request.app.state.draining.is_set():
+        body = HealthResponse(
+            status="draining", model_version=model.version, api_key_required=keys_required
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     return HealthResponse(status="ok", model_version=model.version, api_key_required=keys_required)
