@@ -31,9 +31,12 @@ async def get_ready_model(request: Request) -> MugClassifier:
 
 
 async def get_pipeline(request: Request) -> InferencePipeline:
-    """The running pipeline; like the model, 503 until the model is ready."""
+    """The running pipeline; like the model, 503 until the model is ready, and 503 at once,
+    before the body is read, when the pipeline is overloaded."""
     _ready_model(request)
-    return request.app.state.pipeline
+    pipeline: InferencePipeline = request.app.state.pipeline
+    pipeline.check_admission()
+    return pipeline
 
 
 def _ready_model(request: Request) -> MugClassifier:

@@ -6,6 +6,7 @@ concurrent requests share model calls."""
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 import anyio
 import numpy as np
@@ -26,6 +27,15 @@ class RequestTimeoutError(RequestError):
     code = "timeout"
 
 
+class OverloadedError(RequestError):
+    """More images are waiting than the model clears in about a second: refused at once,
+    so the client can retry elsewhere, instead of queued for seconds."""
+
+    status_code = 503
+    code = "overloaded"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
 class InferencePipeline:
     """The loaded model with its batch queue and decoding limit; started and stopped by the
     app's lifespan, so routes only ever see a running one."""
@@ -38,6 +48,16 @@ class InferencePipeline:
         )
         self._decoders = anyio.CapacityLimiter(settings.decode_threads)
         self._timeout_s = settings.request_timeout_s
+        self._max_waiting = settings.max_waiting_images
+        self.waiting = 0  # images admitted and not yet answered
+
+    def check_admission(self, images: int = 1) -> None:
+        """Refuse with OverloadedError when `images` more would exceed MAX_WAITING_IMAGES. A
+        request is always admitted when nothing waits, however many images it carries."""
+        if self.waiting and self.waiting + images > self._max_waiting:
+            raise OverloadedError(
+                f"{self.waiting} images are already waiting for the model; retry in a second"
+            )
 
     async def start(self) -> None:
         await self._batcher.start()
@@ -48,7 +68,10 @@ class InferencePipeline:
 
     async def classify(self, uploads: list[Upload]) -> list[Classification]:
         """One Classification per upload, in order; a bad image is a BadImageError naming
-        it. Decoding plus prediction is bounded by REQUEST_TIMEOUT_S."""
+        it. Decoding plus prediction is bounded by REQUEST_TIMEOUT_S; with too many images
+        waiting already, an OverloadedError."""
+        self.check_admission(len(uploads))
+        self.waiting += len(uploads)
         try:
             async with asyncio.timeout(self._timeout_s):
                 if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:
@@ -61,6 +84,8 @@ class InferencePipeline:
         except TimeoutError as error:
             limit = f"{self._timeout_s:g}s"
             raise RequestTimeoutError(f"the images took longer than {limit} to process") from error
+        finally:
+            self.waiting -= len(uploads)
 
     def _decode_all(self, uploads: list[Upload]) -> np.ndarray:
         decoded = []

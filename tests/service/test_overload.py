@@ -1,0 +1,41 @@
+"""Overload is shed, not queued: with more images waiting than MAX_WAITING_IMAGES, new
+requests get 503 with Retry-After at once, the refusals are counted, and the service
+answers normally again as soon as the queue clears."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx2
+
+from tests.conftest import running_service
+
+
+async def _burst(url: str, photos: list[bytes], requests: int) -> list[httpx2.Response]:
+    files = [("images", photo) for photo in photos]
+    async with httpx2.AsyncClient(timeout=30) as client:
+        return await asyncio.gather(
+            *(client.post(f"{url}/predict", files=files) for _ in range(requests))
+        )
+
+
+def test_overload_is_refused_with_503_and_retry_after(model_dir: Path, test_photos) -> None:
+    photos = [photo.read_bytes() for photo, _ in test_photos[::63][:8]]
+    with running_service(MODEL_DIR=str(model_dir), MAX_WAITING_IMAGES="16") as (url, _):
+        responses = asyncio.run(_burst(url, photos, 60))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) == {200, 503}, statuses
+        for response in responses:
+            if response.status_code == 503:
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["error"] == "overloaded"
+            else:
+                assert len(response.json()["predictions"]) == len(photos)
+        metrics = httpx2.get(f"{url}/metrics").text
+        counted = re.search(r'mugs_rejected_requests_total\{reason="overloaded"\} (\S+)', metrics)
+        assert counted and float(counted.group(1)) == statuses.count(503)
+        # The queue cleared: the next request is answered.
+        after = httpx2.post(f"{url}/predict", files=[("images", p) for p in photos])
+        assert after.status_code == 200
