@@ -17,7 +17,7 @@ from service.inference import InferencePipeline
 from service.limits import BodyLimitMiddleware
 from service.model import MugClassifier
 from service.observability import Metrics, RequestLogMiddleware
-from service.routes import health, page, predict, tfserving
+from service.routes import explain, health, page, predict, tfserving
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 from service.security import require_api_key
@@ -69,7 +69,14 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
         )
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     install_error_handlers(app)
-    for router in (health.router, predict.router, tfserving.router, metrics_route.router):
+    routers = (
+        health.router,
+        predict.router,
+        explain.router,
+        tfserving.router,
+        metrics_route.router,
+    )
+    for router in routers:
         app.include_router(router)
     app.include_router(page.router)
     app.mount("/static", page.static_files, name="static")

@@ -24,19 +24,27 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 BatchObserver = Callable[[int, float], None]  # (images in the call, seconds it took)
+# What the model returns for a batch: one array, or named arrays, each with a row per image.
+Rows = np.ndarray | dict[str, np.ndarray]
+
+
+def _slice(rows: Rows, start: int, stop: int) -> Rows:
+    if isinstance(rows, dict):
+        return {name: value[start:stop] for name, value in rows.items()}
+    return rows[start:stop]
 
 
 @dataclass
 class _Pending:
     images: np.ndarray
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[Rows]
     arrived: float = field(default_factory=time.monotonic)
 
 
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[np.ndarray], np.ndarray],
+        predict: Callable[[np.ndarray], Rows],
         max_size: int,
         max_wait_ms: float,
         observe: BatchObserver | None = None,
@@ -62,8 +70,8 @@ class MicroBatcher:
         self._executor.shutdown(wait=True)
         self._worker = None
 
-    async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities for `images` ([N, 64, 64, 3] uint8), computed in some shared batch."""
+    async def predict(self, images: np.ndarray) -> Rows:
+        """The model's rows for `images` ([N, 64, 64, 3] uint8), computed in some shared batch."""
         if self._worker is None:
             raise RuntimeError("the batcher is not running")
         pending = _Pending(images, asyncio.get_running_loop().create_future())
@@ -80,7 +88,7 @@ class MicroBatcher:
             images = np.concatenate([p.images for p in batch])
             started = time.monotonic()
             try:
-                probabilities = await loop.run_in_executor(self._executor, self._predict, images)
+                rows = await loop.run_in_executor(self._executor, self._predict, images)
             except Exception as error:  # the model failed: every waiting request is told
                 log.exception("model call on %d images failed", len(images))
                 for pending in batch:
@@ -93,7 +101,7 @@ class MicroBatcher:
             for pending in batch:
                 count = len(pending.images)
                 if not pending.future.done():  # the client may have gone away
-                    pending.future.set_result(probabilities[offset : offset + count])
+                    pending.future.set_result(_slice(rows, offset, offset + count))
                 offset += count
 
     async def _collect(self) -> tuple[list[_Pending], bool]:

@@ -41,6 +41,16 @@ class PredictJSON(BaseModel):
         return self
 
 
+class ExplainJSON(BaseModel):
+    """One image as `image`, base64 as for /predict."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_B64}]}
+    )
+
+    image: str
+
+
 class Prediction(BaseModel):
     label: str = Field(description="the predicted class", examples=["black"])
     index: int = Field(description="its index: 0 white, 1 black, 2 blue, 3 transparent")
@@ -57,6 +67,29 @@ class Prediction(BaseModel):
             probabilities=classification.probability_map(),
             model_version=model_version,
         )
+
+
+HEATMAP_DESCRIPTION = (
+    "where the model looked for its answer: 8x8 values in 0..1 over the 64x64 centre square "
+    "the model sees (row 0 the top, column 0 the left); a class activation map of the "
+    "predicted class, computed by the model in the same pass as the prediction"
+)
+EXAMPLE_HEATMAP = [[0.0] * 8, [0.0, 0.1, 0.4, 0.6, 0.6, 0.4, 0.1, 0.0]] + [[0.0] * 8] * 6
+
+
+def heatmap_rows(classification: Classification) -> list[list[float]]:
+    if classification.heatmap is None:
+        raise ValueError("the classification carries no heatmap")
+    return [[round(float(v), 4) for v in row] for row in classification.heatmap]
+
+
+class Explanation(Prediction):
+    heatmap: list[list[float]] = Field(description=HEATMAP_DESCRIPTION, examples=[EXAMPLE_HEATMAP])
+
+    @classmethod
+    def of(cls, classification: Classification, model_version: str) -> Explanation:
+        prediction = Prediction.of(classification, model_version)
+        return cls(**prediction.model_dump(), heatmap=heatmap_rows(classification))
 
 
 class BatchPrediction(BaseModel):
@@ -120,6 +153,14 @@ class TFServingPrediction(BaseModel):
 
 class TFServingResponse(BaseModel):
     predictions: list[TFServingPrediction]
+
+
+class TFServingExplanation(TFServingPrediction):
+    heatmap: list[list[float]] = Field(description=HEATMAP_DESCRIPTION, examples=[EXAMPLE_HEATMAP])
+
+
+class TFServingExplainResponse(BaseModel):
+    explanations: list[TFServingExplanation]
 
 
 class TFServingVersionStatus(BaseModel):

@@ -23,7 +23,7 @@ from service.errors import (
     UnsupportedMediaTypeError,
     field_path,
 )
-from service.schemas import PredictJSON
+from service.schemas import ExplainJSON, PredictJSON
 
 _BASE64_WHITESPACE = re.compile(r"\s+")
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -98,11 +98,27 @@ def decode_base64(text: str, field: str) -> Upload:
         raise RequestError(f"{field}: invalid base64", field) from error
 
 
-def json_uploads(body: PredictJSON, max_images: int) -> list[Upload]:
-    """The images of a `/predict` JSON body, decoded from base64."""
+async def read_uploads(
+    request: Request, max_images: int, json_schema: type[PredictJSON] | type[ExplainJSON]
+) -> tuple[list[Upload], bool]:
+    """The images of a multipart or JSON (`json_schema`) request, and whether the one-image
+    form (`image`) was used; any other content type is a 415."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        return await read_multipart(request, max_images)
+    if kind == "application/json":
+        body = await parse_json(request, json_schema)
+        return json_uploads(body, max_images), body.image is not None
+    raise UnsupportedMediaTypeError(
+        f"send multipart/form-data or application/json, not {kind or 'no content type'}"
+    )
+
+
+def json_uploads(body: PredictJSON | ExplainJSON, max_images: int) -> list[Upload]:
+    """The images of a `/predict` or `/explain` JSON body, decoded from base64."""
     if body.image is not None:
         return [decode_base64(body.image, "image")]
-    images = body.images or []
+    images = getattr(body, "images", None) or []
     check_count(len(images), max_images, "images")
     return [decode_base64(text, f"images[{i}]") for i, text in enumerate(images)]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from service.deps import PipelineDep, SettingsDep
-from service.errors import UnsupportedMediaTypeError
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
-from service.uploads import json_uploads, media_type, parse_json, read_multipart
+from service.uploads import read_uploads
 
 router = APIRouter(tags=["predict"], dependencies=[Depends(require_api_key)])
 
@@ -49,16 +48,7 @@ _MULTIPART_SCHEMA = {
 async def predict(
     request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> Prediction | BatchPrediction:
-    kind = media_type(request)
-    if kind == "multipart/form-data":
-        uploads, single = await read_multipart(request, settings.max_batch_images)
-    elif kind == "application/json":
-        body = await parse_json(request, PredictJSON)
-        uploads, single = json_uploads(body, settings.max_batch_images), body.image is not None
-    else:
-        raise UnsupportedMediaTypeError(
-            f"send multipart/form-data or application/json, not {kind or 'no content type'}"
-        )
+    uploads, single = await read_uploads(request, settings.max_batch_images, PredictJSON)
     classifications = await pipeline.classify(uploads)
     predictions = [Prediction.of(c, pipeline.model.version) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

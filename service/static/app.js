@@ -1,4 +1,5 @@
-// The try-it page: send a photo to /predict, show the answer with a bar per class.
+// The try-it page: send a photo to /explain, show the answer with a bar per class and, over
+// the photo, the heatmap of where the model looked (a toggle hides it).
 "use strict";
 
 const form = document.getElementById("upload-form");
@@ -11,6 +12,8 @@ const preview = document.getElementById("preview");
 const verdict = document.getElementById("verdict");
 const bars = document.getElementById("bars");
 const errorBox = document.getElementById("error");
+const heatmap = document.getElementById("heatmap");
+const showHeatmap = document.getElementById("show-heatmap");
 const KEY_STORAGE = "mug-classifier-api-key";
 
 function showError(message) {
@@ -23,6 +26,19 @@ function percent(p) {
   return (p * 100).toFixed(1) + "%";
 }
 
+function drawHeatmap(values) {
+  // Each cell's value as the opacity of a warm red: where the model looked stands out.
+  heatmap.width = values[0].length;
+  heatmap.height = values.length;
+  const context = heatmap.getContext("2d");
+  const pixels = context.createImageData(heatmap.width, heatmap.height);
+  values.flat().forEach((value, i) => {
+    pixels.data.set([255, Math.round(255 * (1 - value * 0.75)), Math.round(255 * (1 - value)), 255], i * 4);
+  });
+  context.putImageData(pixels, 0, 0);
+  heatmap.dataset.peak = String(Math.max(...values.flat()));
+}
+
 function showPrediction(file, prediction) {
   errorBox.hidden = true;
   if (preview.src) URL.revokeObjectURL(preview.src);
@@ -32,6 +48,7 @@ function showPrediction(file, prediction) {
     textContent: prediction.label,
   }), ` mug (${percent(top)}).`);
   if (prediction.label === "transparent") verdict.lastChild.textContent = ` glass (${percent(top)}).`;
+  drawHeatmap(prediction.heatmap);
   const sorted = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]);
   bars.replaceChildren(...sorted.map(([name, p]) => {
     const item = document.createElement("li");
@@ -65,7 +82,7 @@ async function classify(file) {
   }
   let response;
   try {
-    response = await fetch("/predict", { method: "POST", body, headers });
+    response = await fetch("/explain", { method: "POST", body, headers });
   } catch (error) {
     showError("The service could not be reached. Check your connection and try again.");
     return;
@@ -109,6 +126,7 @@ dropZone.addEventListener("drop", (event) => {
   classify(event.dataTransfer.files[0]);
 });
 form.addEventListener("submit", (event) => event.preventDefault());
+showHeatmap.addEventListener("change", () => heatmap.classList.toggle("hidden", !showHeatmap.checked));
 
 keyInput.value = sessionStorage.getItem(KEY_STORAGE) || "";
 

@@ -150,3 +150,41 @@ def test_phone_width_needs_no_horizontal_scrolling(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png", full_page=True)
     context.close()
+
+
+def test_heatmap_overlays_the_photo_and_the_toggle_hides_it(
+    browser: Browser, open_url: str, test_photos, request: pytest.FixtureRequest
+) -> None:
+    """The overlay covers the photo's square, shows the model's 8x8 heatmap (its strongest
+    cell drawn warm), and the toggle hides and shows it; readable at phone width too."""
+    photo = black_mug(test_photos)
+    expected = httpx2.post(f"{open_url}/explain", files={"image": photo.read_bytes()}).json()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1024, 800), (375, 740)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto(open_url)
+        page.set_input_files("#photo", photo)
+        expect(page.locator("#verdict strong")).to_have_text("black")
+        overlay, image = page.locator("#heatmap"), page.locator("#preview")
+        expect(overlay).to_be_visible()
+        box, photo_box = overlay.bounding_box(), image.bounding_box()
+        assert abs(box["width"] - photo_box["width"]) <= 1
+        assert abs(box["height"] - photo_box["height"]) <= 1 and box["width"] >= 100
+        assert box["x"] + box["width"] <= width  # nothing off-screen at phone width
+        # The canvas holds the heatmap the API gave: the hottest cell is the reddest.
+        peak_row, peak_col = max(
+            ((r, c) for r in range(8) for c in range(8)),
+            key=lambda rc: expected["heatmap"][rc[0]][rc[1]],
+        )
+        hottest = page.evaluate(
+            f"Array.from(document.getElementById('heatmap').getContext('2d')"
+            f".getImageData({peak_col}, {peak_row}, 1, 1).data)"
+        )
+        assert hottest[0] == 255 and hottest[2] < 40  # red, little blue: where it looked
+        page.screenshot(path=SCREENSHOTS / f"{request.node.name}-{width}px.png", full_page=True)
+        page.get_by_label("Show where the model looked").uncheck()
+        expect(overlay).to_be_hidden()
+        page.get_by_label("Show where the model looked").check()
+        expect(overlay).to_be_visible()
+        context.close()

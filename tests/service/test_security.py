@@ -43,7 +43,9 @@ def test_missing_or_wrong_key_is_401_without_hints(
 ) -> None:
     for path, kwargs in [
         ("/predict", {"files": {"image": photo}}),
+        ("/explain", {"files": {"image": photo}}),
         ("/v1/models/mugs:predict", {"json": {"instances": [{"b64": "AAAA"}]}}),
+        ("/v1/models/mugs:explain", {"json": {"instances": [{"b64": "AAAA"}]}}),
         (VERTEX_PREDICT, {"json": {"instances": [{"b64": "AAAA"}]}}),
     ]:
         response = keyed_client.post(path, headers=headers, **kwargs)
@@ -61,6 +63,8 @@ def test_valid_key_in_either_header_is_accepted(
 ) -> None:
     response = keyed_client.post("/predict", headers=headers, files={"image": photo})
     assert response.status_code == 200
+    response = keyed_client.post("/explain", headers=headers, files={"image": photo})
+    assert response.status_code == 200 and len(response.json()["heatmap"]) == 8
     instances = {"instances": [{"b64": base64.b64encode(photo).decode()}]}
     response = keyed_client.post(VERTEX_PREDICT, headers=headers, json=instances)
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
