@@ -1,13 +1,17 @@
-"""`python -m service.bench [--json] [--runtime R] [--url URL]`: how fast the service is on this
-machine, against the ceiling the model and decoding set.
+"""`python -m service.bench [--json] [--setup NAME ...] [--url URL]`: how fast the service is on
+this machine, against the ceiling the model and decoding set, for several setups side by side
+in one run (the machine's speed drifts by up to 2x from hour to hour: compare within a run).
 
-For each runtime it measures, in this process, the model alone (batch 64 of decoded images)
-and decoding one 64x64 JPEG, then `service.batch` over 3,000 JPEG files on disk against that
-ceiling; then starts the service on a loopback port (or uses --url),
-times process start to first answer, and loads it with `wrk` (a C load generator that costs
-the server little CPU, unlike a Python client): 1 and 64 connections sending single-image
-multipart requests, and 8 connections sending 32-image requests. Needs `wrk` on the PATH
-(Debian: `apt-get install wrk`). Loopback only, about 30 seconds a runtime.
+The setups (SETUPS): `baseline` (float LiteRT, one process: the service before the quantised
+model), `int8` (the quantised model), `int8-2-workers` (WORKERS=2) and `tensorflow`. For each,
+in this process: the model alone (batch 64 of decoded images: the ceiling), decoding one
+64x64 JPEG, and `service.batch` over 3,000 JPEG files on disk. Then it starts the service on a
+loopback port (or uses --url), times process start to first answer, and loads it with `wrk`
+(a C load generator that costs the server little CPU, unlike a Python client): 1 and 64
+connections sending single-image multipart requests, 1 to /explain, 8 sending 32-image
+requests, then 1,500 connections (overload: what is answered 200, what is shed with 503,
+latency, memory). Needs `wrk` on the PATH (Debian: `apt-get install wrk`). Loopback only,
+about 45 seconds a setup.
 """
 
 from __future__ import annotations
@@ -34,9 +38,19 @@ from PIL import Image
 
 from service.config import Settings
 from service.imaging import IMAGE_SIZE, decode_image
-from service.runtime import DEFAULT_MODEL_DIR, RUNTIMES, load_predictor
+from service.runtime import DEFAULT_MODEL_DIR, load_predictor
 
 BOUNDARY = "benchboundary"
+# What is compared side by side in one run: settings each server is started with. "baseline"
+# is the service as it was before the quantised model (float LiteRT, one process).
+SETUPS: dict[str, dict[str, Any]] = {
+    "baseline": {"model_runtime": "litert", "model_precision": "float"},
+    "int8": {"model_runtime": "litert", "model_precision": "int8"},
+    "int8-2-workers": {"model_runtime": "litert", "model_precision": "int8", "workers": 2},
+    "tensorflow": {"model_runtime": "tensorflow", "model_precision": "float"},
+}
+DEFAULT_SETUPS = ("baseline", "int8", "int8-2-workers")
+OVERLOAD_CONNECTIONS = 1500
 _LUA = """
 local f = io.open("{body}", "rb")
 wrk.method = "POST"
@@ -72,10 +86,15 @@ def multipart(field: str, images: list[bytes]) -> bytes:
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
-def raw_images_per_s(model_dir: Path, runtime: str, seconds: float = 3.0) -> float:
+def raw_images_per_s(settings: Settings, seconds: float = 3.0) -> float:
     """The ceiling of the model alone: batch 64 of already decoded images, with the
     threads the service would use."""
-    predictor = load_predictor(model_dir, runtime, Settings().model_threads)
+    predictor = load_predictor(
+        settings.model_location,
+        settings.model_runtime,
+        settings.model_threads,
+        settings.model_precision,
+    )
     batch = np.random.default_rng(0).integers(0, 255, (64, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     predictor.predict(batch)
     calls, started = 0, time.perf_counter()
@@ -93,7 +112,7 @@ def decode_us_per_image(jpeg: bytes, repeat: int = 3000) -> float:
     return (time.perf_counter() - started) / repeat * 1e6
 
 
-def batch_images_per_s(model_dir: Path, runtime: str, count: int = 3000) -> float:
+def batch_images_per_s(settings: Settings, count: int = 3000) -> float:
     """`service.batch` over `count` distinct 64x64 JPEG files in a temporary folder."""
     from service.batch import run
 
@@ -103,7 +122,6 @@ def batch_images_per_s(model_dir: Path, runtime: str, count: int = 3000) -> floa
         for i in range(count):
             shifted = np.clip(base + rng.integers(-20, 20, 3), 0, 255).astype(np.uint8)
             Image.fromarray(shifted).save(Path(folder, f"{i:05d}.jpg"), quality=90)
-        settings = Settings(model_dir=model_dir, model_runtime=runtime)
         counts = asyncio.run(run(folder, str(Path(folder, "out.jsonl")), settings))
     return counts["files"] / counts["seconds"]
 
@@ -126,13 +144,14 @@ def post(url: str, body: bytes) -> int:
 
 
 def start_server(
-    model_dir: Path, runtime: str, single: bytes
+    model_dir: Path, runtime: str, single: bytes, **settings: Any
 ) -> tuple[subprocess.Popen, str, float]:
     """Start `python -m service`; returns it, its URL and seconds to the first 200 /predict."""
     port = free_port()
     env = dict(
         os.environ, HOST="127.0.0.1", PORT=str(port), MODEL_DIR=str(model_dir),
         MODEL_RUNTIME=runtime, LOG_LEVEL="warning",
+        **{name.upper(): str(value) for name, value in settings.items()},
     )  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -151,24 +170,49 @@ def start_server(
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and every process below it (the workers), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+    total = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_mb(int(child))
+    return total
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
-    """Requests/s and latency percentiles from one wrk run."""
+def wrk(
+    url: str,
+    body_file: Path,
+    connections: int,
+    seconds: int,
+    overload: bool = False,
+    path: str = "/predict",
+) -> dict[str, float]:
+    """Requests/s and latency percentiles from one wrk run; with `overload`, answers other
+    than 2xx are counted instead of failing the benchmark."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA.format(body=body_file, boundary=BOUNDARY))
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-        "-s", script.name, f"{url}/predict",
+        "-s", script.name, f"{url}{path}",
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
-    if "Non-2xx" in output:
+    non_2xx = (
+        int(re.search(r"Non-2xx or 3xx responses: (\d+)", output).group(1))
+        if ("Non-2xx" in output)
+        else 0
+    )
+    if non_2xx and not overload:
         raise SystemExit(f"error: the service answered errors under load:\n{output}")
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "ok_per_s": (total - non_2xx) / seconds,
+        "non_2xx_share": non_2xx / total if total else 0.0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
         "p50_ms": _latency_ms(output, "50%"),
         "p99_ms": _latency_ms(output, "99%"),
     }
@@ -179,23 +223,29 @@ def _latency_ms(output: str, percentile: str) -> float:
     return round(float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit], 2)
 
 
-def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) -> dict[str, Any]:
+def bench_setup(
+    setup: dict[str, Any], model_dir: Path, url: str | None, seconds: int
+) -> dict[str, Any]:
+    """Every figure for one setup (SETUPS), its server started and stopped here."""
+    settings = Settings(model_dir=model_dir, **setup)
     jpeg = sample_jpeg()
     result: dict[str, Any] = {
-        "raw_images_per_s": round(raw_images_per_s(model_dir, runtime), 1),
+        "raw_images_per_s": round(raw_images_per_s(settings), 1),
         "decode_us_per_image": round(decode_us_per_image(jpeg), 1),
     }
     result["ceiling_images_per_s"] = round(
         1 / (1 / result["raw_images_per_s"] + result["decode_us_per_image"] * 1e-6), 1
     )
-    result["batch_command_images_per_s"] = round(batch_images_per_s(model_dir, runtime), 1)
+    result["batch_command_images_per_s"] = round(batch_images_per_s(settings), 1)
     result["batch_command_fraction_of_ceiling"] = round(
         result["batch_command_images_per_s"] / result["ceiling_images_per_s"], 2
     )
     single, batch32 = multipart("image", [jpeg]), multipart("images", [jpeg] * 32)
     process = None
     if url is None:
-        process, url, cold_start = start_server(model_dir, runtime, single)
+        runtime = setup["model_runtime"]
+        extra = {k: v for k, v in setup.items() if k != "model_runtime"}
+        process, url, cold_start = start_server(model_dir, runtime, single, **extra)
         result["cold_start_s"] = round(cold_start, 2)
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -204,12 +254,20 @@ def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) 
             batch_file.write_bytes(batch32)
             wrk(url, single_file, 64, 2)  # warm-up
             one = wrk(url, single_file, 1, seconds)
+            explained = wrk(url, single_file, 1, seconds, path="/explain")
             many = wrk(url, single_file, 64, seconds)
             batched = wrk(url, batch_file, 8, seconds)
+            if process is not None:
+                result["rss_mb"] = round(rss_mb(process.pid), 1)
+            flood = wrk(url, single_file, OVERLOAD_CONNECTIONS, seconds, overload=True)
         result |= {
             "service_images_per_s_1_client": round(one["requests_per_s"], 1),
             "service_images_per_s_64_clients": round(many["requests_per_s"], 1),
             "service_images_per_s_batch32": round(batched["requests_per_s"] * 32, 1),
+            # One explanation's time in predictions' time (the budget is 10).
+            "explain_cost_in_predictions": round(
+                one["requests_per_s"] / explained["requests_per_s"], 2
+            ),
             "p50_ms_1_client": one["p50_ms"],
             "p99_ms_1_client": one["p99_ms"],
             "p50_ms_64_clients": many["p50_ms"],
@@ -218,8 +276,18 @@ def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) 
         result["fraction_of_ceiling_64_clients"] = round(
             result["service_images_per_s_64_clients"] / result["ceiling_images_per_s"], 2
         )
+        result |= {
+            "overload_200_per_s_1500_conns": round(flood["ok_per_s"], 1),
+            "overload_200_vs_64_clients": round(
+                flood["ok_per_s"] / result["service_images_per_s_64_clients"], 2
+            ),
+            "overload_503_share": round(flood["non_2xx_share"], 3),
+            "overload_socket_errors": flood["socket_errors"],
+            "overload_p50_ms": flood["p50_ms"],
+            "overload_p99_ms": flood["p99_ms"],
+        }
         if process is not None:
-            result["rss_mb"] = round(rss_mb(process.pid), 1)
+            result["overload_rss_mb"] = round(rss_mb(process.pid), 1)
     finally:
         if process is not None:
             process.terminate()
@@ -230,32 +298,36 @@ def bench_runtime(runtime: str, model_dir: Path, url: str | None, seconds: int) 
 def table(results: dict[str, dict[str, Any]]) -> str:
     keys = list(next(iter(results.values())))
     width = max(map(len, keys)) + 2
-    lines = [f"{'':{width}}" + "".join(f"{name:>12}" for name in results)]
+    lines = [f"{'':{width}}" + "".join(f"{name:>16}" for name in results)]
     for key in keys:
-        lines.append(f"{key:{width}}" + "".join(f"{r.get(key, '-'):>12}" for r in results.values()))
+        lines.append(f"{key:{width}}" + "".join(f"{r.get(key, '-'):>16}" for r in results.values()))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    parser.add_argument("--runtime", choices=RUNTIMES, action="append", help="default: both")
+    parser.add_argument(
+        "--setup",
+        choices=list(SETUPS),
+        action="append",
+        help=f"what to compare, side by side (default: {', '.join(DEFAULT_SETUPS)})",
+    )
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--url", help="benchmark a running service instead of starting one")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk not found; install it (Debian: apt-get install wrk)")
-    runtimes = args.runtime or list(RUNTIMES)
+    names = args.setup or list(DEFAULT_SETUPS)
     results = {
-        runtime: bench_runtime(runtime, args.model_dir, args.url, args.seconds)
-        for runtime in runtimes
+        name: bench_setup(SETUPS[name], args.model_dir, args.url, args.seconds) for name in names
     }
     print(table(results))
     if args.json:
         by_metric = {
             key: {r: results[r][key] for r in results if key in results[r]}
-            for key in results[runtimes[0]]
+            for key in results[names[0]]
         }
         print(json.dumps(by_metric))
 

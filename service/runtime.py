@@ -18,10 +18,14 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from service.imaging import CLASS_NAMES, IMAGE_SIZE
+from service.storage import StorageError, fetch_folder, is_remote
 
 SAVED_MODEL_DIR = "saved_model"
 TFLITE_FILE = "model.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"  # dynamic-range quantised: int8 weights, ~2x faster
 METADATA_FILE = "metadata.json"
+PROBABILITIES = "probabilities"  # the output every model folder must have
+HEATMAP = "heatmap"  # where the network looked, [N, 8, 8]: models exported since /explain
 RUNTIMES = ("litert", "tensorflow")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
 
@@ -39,6 +43,18 @@ class ModelMetadata(BaseModel):
     trained_at: str
     git_commit: str
     metrics: dict[str, Any] = {}
+    # How the probabilities were calibrated (the temperature inside the graph, and the figures
+    # it was fitted on); absent for models exported before calibration.
+    calibration: dict[str, Any] | None = None
+    # The quantised LiteRT model's parity with the float one, measured by training; "auto"
+    # precision serves it only when `passed` is true.
+    quantization: dict[str, Any] | None = None
+
+    def served_precision(self, requested: str) -> str:
+        """`float` or `int8` for MODEL_PRECISION=`requested` (auto, float or int8)."""
+        if requested != "auto":
+            return requested
+        return "int8" if self.quantization and self.quantization.get("passed") else "float"
 
     @classmethod
     def read(cls, model_dir: Path) -> ModelMetadata:
@@ -62,17 +78,44 @@ class ModelMetadata(BaseModel):
 
 
 class Predictor(Protocol):
-    """A loaded model: uint8 images [N, 64, 64, 3] -> probabilities float32 [N, 4]."""
+    """A loaded model: uint8 images [N, 64, 64, 3] -> its named outputs, among them the
+    (calibrated) `probabilities` float32 [N, 4]."""
 
     metadata: ModelMetadata
+    precision: str  # float or int8: what is running
+    model_dir: Path  # the local folder it was loaded from (a gs:// model's copy)
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def predict(self, images: np.ndarray) -> np.ndarray: ...
 
+    def predict_batches(self, images: np.ndarray) -> np.ndarray: ...
 
-class TensorFlowPredictor:
-    """Runs the SavedModel's default signature with TensorFlow."""
+
+class _Outputs:
+    """What both runtimes derive from their `outputs`."""
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """The probabilities, float32 [N, 4]."""
+        return self.outputs(images)[PROBABILITIES]
+
+    def predict_batches(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """`predict` over any number of images, `batch` at a time."""
+        return np.concatenate(
+            [self.predict(images[i : i + batch]) for i in range(0, len(images), batch)]
+        )
+
+
+class TensorFlowPredictor(_Outputs):
+    """Runs the SavedModel's default signature with TensorFlow (float only)."""
+
+    precision = "float"
 
     def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
         self.metadata = ModelMetadata.read(model_dir)
         path = model_dir / SAVED_MODEL_DIR
         if not path.is_dir():
@@ -91,50 +134,73 @@ class TensorFlowPredictor:
         self._loaded = loaded  # keeps the signature's variables alive
         self._tf = tf
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
         batch = self._tf.constant(images, dtype=self._tf.float32)
-        return self._signature(images=batch)["probabilities"].numpy()
+        return {name: value.numpy() for name, value in self._signature(images=batch).items()}
 
 
-class LiteRTPredictor:
-    """Runs `model.tflite` with LiteRT: no TensorFlow needed, small and quick to load."""
+class LiteRTPredictor(_Outputs):
+    """Runs `model.tflite` (or its quantised twin) with LiteRT: no TensorFlow needed, small
+    and quick to load."""
 
-    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int | None = None, precision: str = "auto"
+    ) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        self.model_dir = model_dir
         self.metadata = ModelMetadata.read(model_dir)
-        path = model_dir / TFLITE_FILE
+        self.precision = self.metadata.served_precision(precision)
+        path = model_dir / (TFLITE_INT8_FILE if self.precision == "int8" else TFLITE_FILE)
         if not path.is_file():
             raise ModelLoadError(f"{path}: LiteRT model not found")
         try:
             interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self._runner = interpreter.get_signature_runner("serving_default")
-            (self._output,) = self._runner.get_output_details()  # its one output's name
+            outputs = self._runner.get_output_details()
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"{path}: cannot load LiteRT model ({error})") from error
+        if PROBABILITIES not in outputs:
+            raise ModelLoadError(f"{path}: the model has no {PROBABILITIES!r} output")
         self._interpreter = interpreter
         # An interpreter runs one call at a time; the batcher sends one at a time anyway.
         self._lock = threading.Lock()
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
         with self._lock:
-            output = self._runner(images=images.astype(np.float32, copy=False))
-            return np.array(output[self._output])  # a copy: the buffer is reused
+            outputs = self._runner(images=images.astype(np.float32, copy=False))
+            return {name: np.array(value) for name, value in outputs.items()}  # buffers reused
 
 
 def load_predictor(
-    model_dir: Path, runtime: str = "litert", threads: int | None = None
+    location: str | Path,
+    runtime: str = "litert",
+    threads: int | None = None,
+    precision: str = "auto",
 ) -> Predictor:
-    """Load and check a model directory: it must answer a dummy batch with [N, 4]."""
+    """Load and check a model folder, local or `gs://` (copied down once, then checked the
+    same way): it must answer a dummy batch with [N, 4]. Problems are one ModelLoadError
+    line naming `location`."""
+    if runtime not in RUNTIMES:
+        raise ModelLoadError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if runtime == "tensorflow" and precision == "int8":
+        raise ModelLoadError("MODEL_PRECISION=int8 runs on LiteRT only (MODEL_RUNTIME=litert)")
+    try:
+        model_dir = fetch_folder(location, required_file=METADATA_FILE)
+    except StorageError as error:
+        raise ModelLoadError(str(error)) from error
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model folder not found")
-    if runtime == "litert":
-        predictor: Predictor = LiteRTPredictor(model_dir, threads)
-    elif runtime == "tensorflow":
-        predictor = TensorFlowPredictor(model_dir)
-    else:
-        raise ModelLoadError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    check_output_shape(predictor)
+    try:
+        if runtime == "litert":
+            predictor: Predictor = LiteRTPredictor(model_dir, threads, precision)
+        else:
+            predictor = TensorFlowPredictor(model_dir)
+        check_output_shape(predictor)
+    except ModelLoadError as error:
+        if is_remote(location):  # name the bucket, not the temporary copy
+            raise ModelLoadError(str(error).replace(str(model_dir), str(location))) from error
+        raise
     return predictor
 
 

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from service.imaging import CLASS_NAMES, decode_image
-from service.runtime import SAVED_MODEL_DIR, ModelMetadata
+from service.runtime import SAVED_MODEL_DIR, ModelMetadata, load_predictor
+from training.pipeline import PARITY_MAX_PROBABILITY_GAP
 
 
 def b64(photo: Path) -> str:
@@ -28,10 +29,14 @@ def sample(test_photos: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
 
 
 def direct_probabilities(model_dir: Path, photos: list[Path]) -> np.ndarray:
-    """The SavedModel called directly on the training pipeline's tensors."""
+    """The model the service runs (LiteRT, int8 when its parity passed), called directly on
+    the training pipeline's tensors; checked against the SavedModel within the parity bound."""
+    images = np.stack([decode_image(photo.read_bytes()) for photo in photos])
+    served = load_predictor(model_dir).predict(images)
     signature = tf.saved_model.load(str(model_dir / SAVED_MODEL_DIR)).signatures["serving_default"]
-    images = np.stack([decode_image(photo.read_bytes()) for photo in photos]).astype(np.float32)
-    return signature(images=tf.constant(images))["probabilities"].numpy()
+    saved_model = signature(images=tf.constant(images, tf.float32))["probabilities"].numpy()
+    np.testing.assert_allclose(served, saved_model, atol=PARITY_MAX_PROBABILITY_GAP)
+    return served
 
 
 def assert_prediction(body: dict, version: str) -> None:
