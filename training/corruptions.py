@@ -141,6 +141,34 @@ def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) 
     )
 
 
+def evaluate_suites(
+    predicts: dict[str, Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, dict[str, Any]]:
+    """`evaluate_suite` for several models at once, on the same corrupted photos (made once:
+    the phone upload's large JPEGs are most of the suite's cost)."""
+    from training.report import expected_calibration_error  # report imports matplotlib lazily
+
+    conditions: dict[str, list[dict[str, Any]]] = {name: [] for name in predicts}
+    for condition in SUITE:
+        for severity in SEVERITIES:
+            corrupted = corrupt(images, condition, severity, seed)
+            for name, predict in predicts.items():
+                probabilities = predict(corrupted)
+                conditions[name].append(
+                    {
+                        "name": condition.name,
+                        "severity": severity,
+                        "level": condition.describe.format(condition.levels[severity - 1]),
+                        "accuracy": round(float((probabilities.argmax(1) == labels).mean()), 4),
+                        "ece": round(expected_calibration_error(labels, probabilities), 4),
+                    }
+                )
+    return {name: _summary(rows, seed, len(labels)) for name, rows in conditions.items()}
+
+
 def evaluate_suite(
     predict: Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
@@ -149,25 +177,14 @@ def evaluate_suite(
 ) -> dict[str, Any]:
     """Accuracy and calibration error under every condition and severity, their mean and
     the worst. `predict` maps uint8 images to probabilities [N, 4]."""
-    from training.report import expected_calibration_error  # report imports matplotlib lazily
+    return evaluate_suites({"model": predict}, images, labels, seed)["model"]
 
-    conditions = []
-    for condition in SUITE:
-        for severity in SEVERITIES:
-            probabilities = predict(corrupt(images, condition, severity, seed))
-            conditions.append(
-                {
-                    "name": condition.name,
-                    "severity": severity,
-                    "level": condition.describe.format(condition.levels[severity - 1]),
-                    "accuracy": round(float((probabilities.argmax(1) == labels).mean()), 4),
-                    "ece": round(expected_calibration_error(labels, probabilities), 4),
-                }
-            )
+
+def _summary(conditions: list[dict[str, Any]], seed: int, n: int) -> dict[str, Any]:
     worst = min(conditions, key=lambda c: c["accuracy"])
     return {
         "seed": seed,
-        "n": len(labels),
+        "n": n,
         "conditions": conditions,
         "mean_accuracy": round(float(np.mean([c["accuracy"] for c in conditions])), 4),
         "worst": {key: worst[key] for key in ("name", "severity", "accuracy")},

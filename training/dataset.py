@@ -42,6 +42,28 @@ class LabelledImages:
         counts = np.bincount(self.labels, minlength=len(CLASS_NAMES))
         return {name: int(n) for name, n in zip(CLASS_NAMES, counts, strict=True)}
 
+    def subset(self, indices: np.ndarray) -> LabelledImages:
+        return LabelledImages(
+            images=self.images[indices],
+            labels=self.labels[indices],
+            paths=tuple(self.paths[i] for i in indices),
+        )
+
+    def split_holdout(self, fraction: float, seed: int) -> tuple[LabelledImages, LabelledImages]:
+        """(the rest, a held-out share `fraction` of every class, at least one photo of each),
+        drawn with `seed`. The
+        held-out photos fit what must not be fitted on the training photos or on test/:
+        the calibration temperature."""
+        rng = np.random.default_rng(seed)
+        held: list[int] = []
+        for label in np.unique(self.labels):
+            members = np.flatnonzero(self.labels == label)
+            count = min(len(members) - 1, max(1, round(len(members) * fraction)))
+            held.extend(rng.choice(members, count, replace=False).tolist())
+        mask = np.zeros(len(self), dtype=bool)
+        mask[held] = True
+        return self.subset(np.flatnonzero(~mask)), self.subset(np.flatnonzero(mask))
+
     @staticmethod
     def concatenate(parts: list[LabelledImages]) -> LabelledImages:
         return LabelledImages(

@@ -1,5 +1,6 @@
-"""`python -m training.evaluate [--model-dir DIR] [--json] FOLDER`: accuracy of any exported
-model (default: the bundled one) on any folder of class folders."""
+"""`python -m training.evaluate [--model-dir DIR] [--corruptions] [--json] FOLDER`: accuracy and
+calibration of any exported model (default: the bundled one) on any folder of class folders,
+and with `--corruptions` under the photo-condition suite of `training.corruptions`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from service.runtime import DEFAULT_MODEL_DIR, load_predictor
 from training.cli import run_command
+from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
 from training.dataset import load_split
 from training.report import classification_metrics, format_metrics
-
-BATCH = 256
 
 
 def main() -> None:
@@ -22,19 +20,26 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="a folder of class folders, e.g. data/test")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--corruptions", action="store_true", help="also evaluate under the photo-condition suite"
+    )
+    parser.add_argument("--corruption-seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--skip-bad-files", action="store_true")
     args = parser.parse_args()
     data = load_split(args.folder, skip_bad=args.skip_bad_files)
     predictor = load_predictor(args.model_dir)
-    probabilities = np.concatenate(
-        [predictor.predict(data.images[i : i + BATCH]) for i in range(0, len(data), BATCH)]
-    )
-    metrics = classification_metrics(data.labels, probabilities)
+    metrics = classification_metrics(data.labels, predictor.predict_batches(data.images))
     metrics["model_version"] = predictor.metadata.model_version
+    if args.corruptions:
+        metrics["corruptions"] = evaluate_suite(
+            predictor.predict_batches, data.images, data.labels, args.corruption_seed
+        )
     if args.json:
         print(json.dumps(metrics))
-    else:
-        print(f"model {metrics['model_version']} on {args.folder}\n{format_metrics(metrics)}")
+        return
+    print(f"model {metrics['model_version']} on {args.folder}\n{format_metrics(metrics)}")
+    if args.corruptions:
+        print(f"\nunder the photo-condition suite:\n{format_suite(metrics['corruptions'])}")
 
 
 if __name__ == "__main__":

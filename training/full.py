@@ -1,12 +1,14 @@
 """`python -m training.full`: train on train/ + test/ and export the model the service ships.
 
-Overwrites the bundled default (models/mugs) unless --export-dir names another folder.
+Overwrites the bundled default (models/mugs) unless --output names another folder (local or
+gs://), or Vertex AI set AIP_MODEL_DIR for the job.
 """
 
 from __future__ import annotations
 
 from service.runtime import DEFAULT_MODEL_DIR
-from training.cli import config_from, run_command, training_parser
+from service.storage import fetch_folder, join
+from training.cli import config_from, output_folder, run_command, training_parser
 from training.dataset import LabelledImages, evaluation_split, load_split, training_split
 from training.pipeline import train_and_export
 
@@ -14,11 +16,24 @@ from training.pipeline import train_and_export
 def main() -> None:
     parser = training_parser(__doc__ or "", default_output=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
-    splits = [training_split(args.data_dir), evaluation_split(args.data_dir)]
+    data_dir = fetch_folder(args.data_dir)  # a gs:// folder is copied down once
+    train_path, test_path = training_split(data_dir), evaluation_split(data_dir)
+    # Reports name the folders as given (a bucket, not its temporary copy).
+    train_name, test_name = (join(args.data_dir, path.name) for path in (train_path, test_path))
+    test_data = load_split(test_path, skip_bad=args.skip_bad_files)
     data = LabelledImages.concatenate(
-        [load_split(path, skip_bad=args.skip_bad_files) for path in splits]
+        [load_split(train_path, skip_bad=args.skip_bad_files), test_data]
     )
-    train_and_export(config_from(args), data, args.output, trained_on=" + ".join(map(str, splits)))
+    with output_folder(args.output) as output:
+        train_and_export(
+            config_from(args),
+            data,
+            output,
+            trained_on=f"{train_name} + {test_name}",
+            eval_data=test_data,
+            evaluated_on=test_name,
+            eval_is_training_data=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Train, measure, export: the steps `training.task` and `training.full` share."""
+"""Train, calibrate, export, measure: the steps `training.task` and `training.full` share.
+
+The figures in the report are measured on the exported LiteRT files, what the service runs:
+the float model on the evaluation photos, clean and under the photo-condition suite, and the
+quantised model beside it on the very same photos (its parity check).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from service.runtime import load_predictor
+from training.calibration import fit_temperature
+from training.corruptions import evaluate_suites, format_suite
 from training.dataset import LabelledImages
 from training.export import export_model
+from training.model import serving_model
 from training.report import classification_metrics, format_metrics, write_report
-from training.train import TrainConfig, predict_probabilities, train
+from training.train import TrainConfig, augmented_copies, predict_outputs, train
+
+# Augmented copies of each held-out photo the temperature is fitted on, beside the photo.
+CALIBRATION_COPIES = 4
+# The quantised model is served by default only this close to the float one.
+PARITY_MAX_ACCURACY_GAP = 0.005
+PARITY_MAX_PROBABILITY_GAP = 0.01
 
 
 def train_and_export(
@@ -17,43 +34,124 @@ def train_and_export(
     train_data: LabelledImages,
     export_dir: Path,
     trained_on: str,
-    eval_data: LabelledImages | None = None,
-    evaluated_on: str | None = None,
+    eval_data: LabelledImages,
+    evaluated_on: str,
+    eval_is_training_data: bool = False,
 ) -> dict[str, Any]:
-    """Train on `train_data`, evaluate on `eval_data`, export the model with its report to
-    `export_dir`. Without `eval_data` (training.full) the report describes the training data
-    itself, labelled as such. Returns the report (also written as metrics.json)."""
+    """Hold out a share of `train_data`, train on the rest, fit the temperature on the held-out
+    photos, export to `export_dir`, then evaluate the exported models on `eval_data` (clean and
+    under the photo-condition suite). training.full evaluates on photos it also trained on
+    (`eval_is_training_data`): its report says so. Returns the report (metrics.json)."""
     started = time.monotonic()
-    model = train(config, train_data, eval_data)
+    fit_data, held_out = train_data.split_holdout(config.holdout_fraction, config.seed)
+    model = train(config, fit_data, None if eval_is_training_data else eval_data)
     wall_time = time.monotonic() - started
-    train_metrics = classification_metrics(
-        train_data.labels, predict_probabilities(model, train_data.images)
+
+    calibration_data = LabelledImages.concatenate(
+        [held_out, augmented_copies(held_out, CALIBRATION_COPIES, config.seed + 1000)]
     )
-    if eval_data is None:
-        eval_data, evaluation = train_data, train_metrics
-        evaluated_on = f"{trained_on} (the training data itself: not a measure of generalisation)"
-    else:
-        evaluation = classification_metrics(
-            eval_data.labels, predict_probabilities(model, eval_data.images)
-        )
+    calibration = fit_temperature(
+        predict_outputs(model, calibration_data.images), calibration_data.labels
+    )
+    calibration["fitted_on"] = (
+        f"{len(held_out)} photos held out from {trained_on} ({config.holdout_fraction:.0%} of "
+        f"each class, seed {config.seed}) and {CALIBRATION_COPIES} augmented copies of each"
+    )
+    metadata = export_model(
+        serving_model(model, calibration["temperature"]), export_dir, calibration
+    )
+
+    served = load_predictor(export_dir, "litert", precision="float")
+    quantized = load_predictor(export_dir, "litert", precision="int8")
+    if eval_is_training_data:
+        evaluated_on += " (in the training data: not a measure of generalisation)"
+    probabilities = served.predict_batches(eval_data.images)
+    evaluation = classification_metrics(eval_data.labels, probabilities)
     print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
+    suites = evaluate_suites(
+        {"float": served.predict_batches, "int8": quantized.predict_batches},
+        eval_data.images,
+        eval_data.labels,
+    )
+    robustness = suites["float"]
+    print(f"\nUnder the photo-condition suite:\n{format_suite(robustness)}")
+    print(
+        f"\nTemperature {calibration['temperature']} (held-out ECE "
+        f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f})"
+    )
+    quantization = quantization_parity(
+        evaluation, probabilities, quantized.predict_batches(eval_data.images), eval_data, suites
+    )
+    print(
+        f"Quantised model: accuracy {quantization['accuracy']:.2%} (float "
+        f"{evaluation['accuracy']:.2%}), suite mean {quantization['suite_mean_accuracy']:.2%} "
+        f"(float {robustness['mean_accuracy']:.2%}), probabilities within "
+        f"{quantization['max_probability_gap']:.4f}: parity "
+        f"{'passed' if quantization['passed'] else 'FAILED, float will be served'}"
+    )
+
+    train_accuracy = classification_metrics(
+        fit_data.labels, served.predict_batches(fit_data.images)
+    )
     report: dict[str, Any] = {
         "trained_on": trained_on,
-        "train_counts": train_data.class_counts(),
+        "train_counts": fit_data.class_counts(),
+        "held_out_counts": held_out.class_counts(),
         "config": config.as_dict(),
         "seed": config.seed,
         "epochs": config.epochs,
         "wall_time_s": round(wall_time, 1),
-        "train_accuracy": train_metrics["accuracy"],
+        "train_accuracy": train_accuracy["accuracy"],
+        "calibration": calibration,
         "evaluated_on": evaluated_on,
         "eval_counts": eval_data.class_counts(),
         "evaluation": evaluation,
+        "corruptions": robustness,
+        "quantization": quantization,
     }
     summary_keys = ("trained_on", "train_counts", "epochs", "seed", "train_accuracy")
     summary = {key: report[key] for key in summary_keys}
-    summary |= {"evaluated_on": evaluated_on, "eval_accuracy": evaluation["accuracy"]}
-    metadata = export_model(model, export_dir, summary)
+    summary |= {
+        "evaluated_on": evaluated_on,
+        "eval_accuracy": evaluation["accuracy"],
+        "eval_ece": evaluation["ece"],
+        "corruption_mean_accuracy": robustness["mean_accuracy"],
+        "corruption_worst": robustness["worst"],
+    }
+    metadata = metadata.model_copy(update={"metrics": summary, "quantization": quantization})
+    metadata.write(export_dir)
     report["model_version"] = metadata.model_version
     write_report(export_dir, report)
     print(f"\nTrained in {wall_time:.0f}s; model {metadata.model_version} written to {export_dir}")
     return report
+
+
+def quantization_parity(
+    evaluation: dict[str, Any],
+    float_probabilities: np.ndarray,
+    int8_probabilities: np.ndarray,
+    data: LabelledImages,
+    suites: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The quantised model against the float one on the same photos: accuracy clean and over
+    the suite within PARITY_MAX_ACCURACY_GAP, probabilities within PARITY_MAX_PROBABILITY_GAP."""
+    accuracy = float((int8_probabilities.argmax(1) == data.labels).mean())
+    gaps = {
+        "accuracy_gap": abs(accuracy - evaluation["accuracy"]),
+        "suite_mean_gap": abs(suites["int8"]["mean_accuracy"] - suites["float"]["mean_accuracy"]),
+    }
+    max_probability_gap = float(np.abs(int8_probabilities - float_probabilities).max())
+    passed = (
+        max(gaps.values()) <= PARITY_MAX_ACCURACY_GAP
+        and max_probability_gap <= PARITY_MAX_PROBABILITY_GAP
+    )
+    return {
+        "method": "LiteRT dynamic-range quantisation (int8 weights)",
+        "accuracy": round(accuracy, 4),
+        "suite_mean_accuracy": suites["int8"]["mean_accuracy"],
+        "suite_worst": suites["int8"]["worst"],
+        **{key: round(value, 4) for key, value in gaps.items()},
+        "max_probability_gap": round(max_probability_gap, 4),
+        "limits": {"accuracy": PARITY_MAX_ACCURACY_GAP, "probability": PARITY_MAX_PROBABILITY_GAP},
+        "passed": passed,
+    }

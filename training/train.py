@@ -8,6 +8,7 @@ the best epoch would only tune to those particular photos.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 
 import keras
@@ -32,6 +33,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_epochs: int = 3
     eval_every: int = 5
+    holdout_fraction: float = 0.1  # of the training photos, for calibration
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -55,7 +57,9 @@ def train(
             learning_rate=_schedule(config, steps_per_epoch),
             weight_decay=config.weight_decay,
         ),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        ),
         metrics=["accuracy"],
     )
     validation = {}
@@ -68,15 +72,30 @@ def train(
         _training_batches(data, config),
         epochs=config.epochs,
         shuffle=False,  # the input pipeline shuffles, with the seed
-        verbose=1,
+        verbose=1 if sys.stdout.isatty() else 2,  # a line per epoch in a log
         **validation,
     )
     return model
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Model output for uint8 images, in batches; float32 [N, 4]."""
+def predict_outputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Model output (logits of the trained network; a dict for the serving model) for uint8
+    images, in batches."""
     return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
+
+
+def augmented_copies(data: LabelledImages, copies: int, seed: int) -> LabelledImages:
+    """`copies` randomly augmented versions of every photo, as training would see them."""
+    augment = build_augmenter(seed)
+    images = [
+        augment(data.images.astype(np.float32), training=True).numpy().round().astype(np.uint8)
+        for _ in range(copies)
+    ]
+    return LabelledImages(
+        images=np.concatenate(images),
+        labels=np.tile(data.labels, copies),
+        paths=data.paths * copies,
+    )
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.CosineDecay:

@@ -15,8 +15,10 @@ import tensorflow as tf
 from service.imaging import CLASS_NAMES
 from service.runtime import DEFAULT_MODEL_DIR, ModelMetadata, load_predictor
 from tests.conftest import subprocess_env
+from training.calibration import softmax
+from training.corruptions import SUITE
 from training.dataset import load_split
-from training.train import TrainConfig, predict_probabilities, train
+from training.train import TrainConfig, predict_outputs, train
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +50,13 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert metadata.class_names == list(CLASS_NAMES) and metadata.model_version.isdigit()
     report = json.loads((one_epoch_model / "metrics.json").read_text())
     assert report["epochs"] == 1 and report["seed"] == TrainConfig().seed
-    assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 4)
+    # One photo of each class's four is held out for the calibration.
+    assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 3)
+    assert report["held_out_counts"] == dict.fromkeys(CLASS_NAMES, 1)
+    assert report["calibration"]["temperature"] == metadata.calibration["temperature"]
+    assert report["corruptions"]["n"] == 16
+    assert len(report["corruptions"]["conditions"]) == 2 * len(SUITE)
+    assert metadata.metrics["corruption_worst"] == report["corruptions"]["worst"]
     evaluation = report["evaluation"]
     assert evaluation["n"] == 16 and 0 <= evaluation["accuracy"] <= 1
     assert set(evaluation["per_class"]) == set(CLASS_NAMES)
@@ -72,10 +80,36 @@ def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -
     np.testing.assert_array_equal(as_bytes["classes"].numpy(), probabilities.argmax(axis=1))
 
 
+def test_exported_model_applies_the_stored_temperature(
+    one_epoch_model: Path, tiny_data_dir: Path
+) -> None:
+    """Every signature and LiteRT give softmax(logits / T) with the T in metadata.json."""
+    temperature = ModelMetadata.read(one_epoch_model).calibration["temperature"]
+    assert abs(temperature - 1) > 0.05  # a real correction, not a no-op
+    photos = load_split(tiny_data_dir / "test")
+    loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
+    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
+    outputs = {
+        "serving_default": loaded.signatures["serving_default"](
+            images=tf.constant(photos.images, tf.float32)
+        ),
+        "serving_uint8": loaded.signatures["serving_uint8"](images=tf.constant(photos.images)),
+        "serving_bytes": loaded.signatures["serving_bytes"](bytes=encoded),
+        "litert": load_predictor(one_epoch_model, precision="float").outputs(photos.images),
+        "litert-int8": load_predictor(one_epoch_model, precision="int8").outputs(photos.images),
+    }
+    for name, output in outputs.items():
+        logits, probabilities = np.asarray(output["logits"]), np.asarray(output["probabilities"])
+        np.testing.assert_allclose(
+            probabilities, softmax(logits, temperature), atol=2e-6, err_msg=name
+        )
+        assert np.abs(probabilities - softmax(logits)).max() > 1e-3, name
+
+
 def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir: Path) -> None:
     result = run(
         "-m", "training.evaluate", "--model-dir", str(one_epoch_model), "--json",
-        str(tiny_data_dir / "test"),
+        "--corruptions", str(tiny_data_dir / "test"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
@@ -83,13 +117,25 @@ def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir:
     assert metrics["n"] == 16
     assert metrics["confusion_matrix"] == report["evaluation"]["confusion_matrix"]
     assert metrics["accuracy"] == report["evaluation"]["accuracy"]
+    assert metrics["ece"] == pytest.approx(report["evaluation"]["ece"], abs=1e-3)
+    # The fixed --json schema of the suite; the exported model gives the training figures.
+    assert set(metrics) >= {"accuracy", "ece", "n", "errors", "per_class", "confusion_matrix"}
+    suite = metrics["corruptions"]
+    assert set(suite) == {"seed", "n", "conditions", "mean_accuracy", "worst"}
+    assert set(suite["worst"]) == {"name", "severity", "accuracy"}
+    assert [(c["name"], c["severity"]) for c in suite["conditions"]] == [
+        (condition.name, severity) for condition in SUITE for severity in (1, 2)
+    ]
+    for condition in suite["conditions"]:
+        assert set(condition) == {"name", "severity", "level", "accuracy", "ece"}
+        assert 0 <= condition["accuracy"] <= 1 and 0 <= condition["ece"] <= 1
 
 
 def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
     data = load_split(tiny_data_dir / "train")
     config = TrainConfig(epochs=1, batch_size=8, seed=7)
-    first = predict_probabilities(train(config, data), data.images)
-    second = predict_probabilities(train(config, data), data.images)
+    first = predict_outputs(train(config, data), data.images)
+    second = predict_outputs(train(config, data), data.images)
     np.testing.assert_array_equal(first, second)
 
 

@@ -1,0 +1,120 @@
+"""`python -m training.seeds [--seeds 1 2 3] [--output DIR] [--reuse]`: the README's results
+table. Runs `python -m training.task` once per seed (a process each, its log beside its
+model in DIR/seed-N/), then prints a Markdown table of the figures every run wrote to its
+metrics.json, with the mean and the worst seed, the machine and the package versions.
+`--reuse` prints the table from runs already in DIR without training again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from training.cli import run_command
+from training.dataset import default_data_dir
+from training.report import METRICS_FILE
+
+PACKAGES = ("tensorflow-cpu", "keras", "numpy", "pillow")
+
+
+def train_seed(seed: int, data_dir: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "training.task", "--seed", str(seed),
+        "--data-dir", str(data_dir), "--output", str(folder),
+    ]  # fmt: skip
+    started = time.monotonic()
+    with open(folder / "train.log", "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"error: seed {seed} failed; see {folder / 'train.log'}")
+    print(f"seed {seed}: done in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def row(report: dict[str, Any]) -> dict[str, Any]:
+    evaluation, suite = report["evaluation"], report["corruptions"]
+    worst = suite["worst"]
+    return {
+        "seed": report["seed"],
+        "accuracy": evaluation["accuracy"],
+        "errors": evaluation["errors"],
+        "ece": evaluation["ece"],
+        "suite_mean": suite["mean_accuracy"],
+        "worst": worst["accuracy"],
+        "worst_name": f"{worst['name']} {worst['severity']}",
+        "temperature": report["calibration"]["temperature"],
+        "minutes": report["wall_time_s"] / 60,
+    }
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}, "
+        f"{packages}"
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| seed | test accuracy | ECE | suite mean | worst condition | temperature | minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['seed']} | {r['accuracy']:.1%} ({r['errors']} wrong) | {r['ece']:.3f} | "
+            f"{r['suite_mean']:.1%} | {r['worst']:.1%} ({r['worst_name']}) | "
+            f"{r['temperature']:.2f} | {r['minutes']:.1f} |"
+        )
+    keys = ("accuracy", "ece", "suite_mean", "worst")
+    mean = {key: sum(r[key] for r in rows) / len(rows) for key in keys}
+    worst = {
+        "accuracy": min(r["accuracy"] for r in rows),
+        "ece": max(r["ece"] for r in rows),
+        "suite_mean": min(r["suite_mean"] for r in rows),
+        "worst": min(r["worst"] for r in rows),
+    }
+    for name, figures in (("mean", mean), ("worst seed", worst)):
+        lines.append(
+            f"| **{name}** | {figures['accuracy']:.1%} | {figures['ece']:.3f} | "
+            f"{figures['suite_mean']:.1%} | {figures['worst']:.1%} | | |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--output", type=Path, default=Path("output/seeds"))
+    parser.add_argument("--reuse", action="store_true", help="table of the runs in --output")
+    args = parser.parse_args()
+    rows = []
+    for seed in args.seeds:
+        folder = args.output / f"seed-{seed}"
+        if not args.reuse:
+            train_seed(seed, args.data_dir, folder)
+        report_path = folder / METRICS_FILE
+        if not report_path.is_file():
+            raise SystemExit(f"error: {report_path}: no run of seed {seed} found")
+        rows.append(row(json.loads(report_path.read_text())))
+    print(f"\n`python -m training.task` on {args.data_dir}, evaluated on test/; {machine()}\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    run_command(main)
