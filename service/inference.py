@@ -6,6 +6,8 @@ concurrent requests share model calls."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 import anyio
@@ -14,7 +16,7 @@ import numpy as np
 from service.batching import BatchObserver, MicroBatcher
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
-from service.model import Classification, MugClassifier
+from service.model import OCCLUSION_GRID, Classification, MugClassifier
 from service.uploads import Upload
 
 # Uploads this small (a 64x64 JPEG is about 2 KB) decode in about 0.1 ms: faster on the
@@ -70,22 +72,36 @@ class InferencePipeline:
         """One Classification per upload, in order; a bad image is a BadImageError naming
         it. Decoding plus prediction is bounded by REQUEST_TIMEOUT_S; with too many images
         waiting already, an OverloadedError."""
-        self.check_admission(len(uploads))
-        self.waiting += len(uploads)
+        async with self._admitted(len(uploads)):
+            images = await self._decode(uploads)
+            return self.model.postprocess(await self._batcher.predict(images))
+
+    async def explain(self, upload: Upload) -> Classification:
+        """One image's Classification with its heatmap: the image and its occluded copies go
+        through the batch queue as one request (MugClassifier.occlusions and .explain)."""
+        async with self._admitted(OCCLUSION_GRID**2 + 1):
+            (image,) = await self._decode([upload])
+            return self.model.explain(await self._batcher.predict(self.model.occlusions(image)))
+
+    @asynccontextmanager
+    async def _admitted(self, images: int) -> AsyncIterator[None]:
+        """Admission (OverloadedError past MAX_WAITING_IMAGES), the images counted as waiting
+        until answered, and the REQUEST_TIMEOUT_S limit on decoding plus prediction."""
+        self.check_admission(images)
+        self.waiting += images
         try:
             async with asyncio.timeout(self._timeout_s):
-                if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:
-                    images = self._decode_all(uploads)  # cheaper than a thread hop
-                else:
-                    images = await anyio.to_thread.run_sync(
-                        self._decode_all, uploads, limiter=self._decoders
-                    )
-                return self.model.postprocess(await self._batcher.predict(images))
+                yield
         except TimeoutError as error:
             limit = f"{self._timeout_s:g}s"
             raise RequestTimeoutError(f"the images took longer than {limit} to process") from error
         finally:
-            self.waiting -= len(uploads)
+            self.waiting -= images
+
+    async def _decode(self, uploads: list[Upload]) -> np.ndarray:
+        if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:
+            return self._decode_all(uploads)  # cheaper than a thread hop
+        return await anyio.to_thread.run_sync(self._decode_all, uploads, limiter=self._decoders)
 
     def _decode_all(self, uploads: list[Upload]) -> np.ndarray:
         decoded = []

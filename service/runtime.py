@@ -25,7 +25,7 @@ TFLITE_FILE = "model.tflite"
 TFLITE_INT8_FILE = "model_int8.tflite"  # dynamic-range quantised: int8 weights, ~2x faster
 METADATA_FILE = "metadata.json"
 PROBABILITIES = "probabilities"  # the output every model folder must have
-HEATMAP = "heatmap"  # where the network looked, [N, 8, 8]: models exported since /explain
+LOGITS = "logits"  # before the temperature; /explain's occlusion measures these
 RUNTIMES = ("litert", "tensorflow")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
 
@@ -160,8 +160,9 @@ class LiteRTPredictor(_Outputs):
             outputs = self._runner.get_output_details()
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"{path}: cannot load LiteRT model ({error})") from error
-        if PROBABILITIES not in outputs:
-            raise ModelLoadError(f"{path}: the model has no {PROBABILITIES!r} output")
+        for name in (PROBABILITIES, LOGITS):
+            if name not in outputs:
+                raise ModelLoadError(f"{path}: the model has no {name!r} output")
         self._interpreter = interpreter
         # An interpreter runs one call at a time; the batcher sends one at a time anyway.
         self._lock = threading.Lock()

@@ -70,9 +70,10 @@ class Prediction(BaseModel):
 
 
 HEATMAP_DESCRIPTION = (
-    "where the model looked for its answer: 8x8 values in 0..1 over the 64x64 centre square "
-    "the model sees (row 0 the top, column 0 the left); a class activation map of the "
-    "predicted class, computed by the model in the same pass as the prediction"
+    "where the answer came from: 8x8 values in 0..1 over the 64x64 centre square the model "
+    "sees (row 0 the top, column 0 the left): how much the predicted class's lead over the "
+    "next class (in logits) drops when each cell of a 4x4 grid is hidden, interpolated and "
+    "scaled to its peak"
 )
 EXAMPLE_HEATMAP = [[0.0] * 8, [0.0, 0.1, 0.4, 0.6, 0.6, 0.4, 0.1, 0.0]] + [[0.0] * 8] * 6
 

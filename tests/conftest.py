@@ -127,8 +127,12 @@ def gcs() -> Iterator[str]:
     client (and every process the tests start) reaches it through STORAGE_EMULATOR_HOST.
     Google's credential lookup is kept off the network (no metadata-server probe)."""
     port = free_port()
+    command = [
+        sys.executable, "-m", "gcp_storage_emulator", "start",
+        "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet",
+    ]  # fmt: skip
     process = subprocess.Popen(
-        ["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", str(port), "-M", "-q"],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

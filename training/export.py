@@ -1,7 +1,7 @@
 """Write a trained model as a servable directory: SavedModel with three signatures, the
 same network converted for LiteRT, metadata.json, and the report that training produced.
 
-Signatures (every one, like the LiteRT model, gives the calibrated `probabilities`,
+Signatures (every one, like the LiteRT models, gives the calibrated `probabilities`,
 softmax(logits / temperature), and the raw `logits`):
 - `serving_default`: `images` float32 [N, 64, 64, 3] (0..255) -> `probabilities`, `logits` [N, 4].
 - `serving_uint8`: the same for uint8 batches.

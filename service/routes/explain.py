@@ -1,6 +1,6 @@
 """`POST /explain`: one image, as for /predict, answered with the prediction and a heatmap of
-where the model looked. The model computes the heatmap in the same pass (see the model's
-ClassActivationMap): an explanation costs what a prediction does."""
+where the answer came from: occlusion, a 4x4 grid of the 64x64 image hidden a cell at a time
+(service.model.MugClassifier.occlusions), 17 images in one model call."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from service.security import require_api_key
 from service.uploads import read_uploads
 
 router = APIRouter(tags=["explain"], dependencies=[Depends(require_api_key)])
-
-
-class NoHeatmapError(RequestError):
-    status_code = 501
-    code = "no_heatmap"
 
 
 @router.post(
@@ -49,7 +44,4 @@ async def explain(request: Request, pipeline: PipelineDep, settings: SettingsDep
     uploads, single = await read_uploads(request, 1, ExplainJSON)
     if not single:
         raise RequestError("/explain takes one photo, under `image`", "images")
-    (classification,) = await pipeline.classify(uploads)
-    if classification.heatmap is None:
-        raise NoHeatmapError("this model computes no heatmap; re-export it with training")
-    return Explanation.of(classification, pipeline.model.version)
+    return Explanation.of(await pipeline.explain(uploads[0]), pipeline.model.version)

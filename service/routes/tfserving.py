@@ -4,11 +4,12 @@ the same instances, and `GET /v1/models/mugs`."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request
 
 from service.config import Settings
 from service.deps import PipelineDep, ReadyModelDep, SettingsDep
-from service.routes.explain import NoHeatmapError
 from service.schemas import (
     ERROR_RESPONSES,
     TFServingExplainResponse,
@@ -69,9 +70,8 @@ async def tfserving_predict(
 async def tfserving_explain(
     request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> TFServingExplainResponse:
-    classifications = await pipeline.classify(await _instances(request, settings))
-    if any(c.heatmap is None for c in classifications):
-        raise NoHeatmapError("this model computes no heatmap; re-export it with training")
+    uploads = await _instances(request, settings)
+    classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
     return TFServingExplainResponse(
         explanations=[
             TFServingExplanation(

@@ -36,19 +36,28 @@ def test_unknown_runtime_is_refused(model_dir: Path) -> None:
         load_predictor(model_dir, "onnx")
 
 
-def test_quantized_model_is_served_by_default_when_its_parity_passed(
-    model_dir: Path, test_photos
-) -> None:
-    """The bundled model's int8 twin passed training's parity check: auto serves it, and on
-    the test photos it agrees with the float model as the check says."""
-    auto = load_predictor(model_dir)
+def test_quantized_model_parity_is_what_training_recorded(model_dir: Path, test_photos) -> None:
+    """The int8 twin against the float model on the test photos, as training measured it:
+    the recorded gap is the real one, and `auto` serves int8 exactly when it passed."""
     float_model = load_predictor(model_dir, precision="float")
-    assert auto.metadata.quantization["passed"] is True
-    assert (auto.precision, float_model.precision) == ("int8", "float")
+    int8_model = load_predictor(model_dir, precision="int8")
+    parity = float_model.metadata.quantization
     images = np.stack([decode_image(photo.read_bytes()) for photo, _ in test_photos])
-    quantized, full = auto.predict_batches(images), float_model.predict_batches(images)
-    assert np.abs(quantized - full).max() <= 0.01
+    full, quantized = float_model.predict_batches(images), int8_model.predict_batches(images)
+    assert np.abs(quantized - full).max() == pytest.approx(parity["max_probability_gap"], abs=2e-4)
     assert (quantized.argmax(1) == full.argmax(1)).mean() >= 0.995
+    expected = "int8" if parity["passed"] else "float"
+    assert load_predictor(model_dir).precision == expected
+
+
+def test_passed_parity_serves_int8(model_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    metadata["quantization"]["passed"] = True
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    assert load_predictor(copy).precision == "int8"
+    assert load_predictor(copy, precision="float").precision == "float"  # asked for explicitly
 
 
 def test_failed_parity_serves_the_float_model(model_dir: Path, tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ OPERATIONS = [
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("POST", "/predict"),
+    ("POST", "/explain"),
     ("POST", "/v1/models/mugs:predict"),
+    ("POST", "/v1/models/mugs:explain"),
     ("GET", "/v1/models/mugs"),
 ]
 
