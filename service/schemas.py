@@ -7,12 +7,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.model import Classification
 
 EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
-EXAMPLE_PROBABILITIES = {"white": 0.026, "black": 0.9158, "blue": 0.0294, "transparent": 0.0288}
+EXAMPLE_PROBABILITIES = {
+    "white": 0.00009,
+    "black": 0.99957,
+    "blue": 0.000004,
+    "transparent": 0.00033,
+}
 
 
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
-    model_version: str | None = Field(examples=["20261129210520"])
+    model_version: str | None = Field(examples=["20261130053924"])
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
@@ -57,7 +62,7 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] = Field(
         description="every class's probability; they sum to 1", examples=[EXAMPLE_PROBABILITIES]
     )
-    model_version: str = Field(examples=["20261129210520"])
+    model_version: str = Field(examples=["20261130053924"])
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:
@@ -149,7 +154,7 @@ class TFServingRequest(BaseModel):
 
 class TFServingPrediction(BaseModel):
     classes: int = Field(examples=[1])
-    probabilities: list[float] = Field(examples=[[0.026, 0.9158, 0.0294, 0.0288]])
+    probabilities: list[float] = Field(examples=[[0.00009, 0.99957, 0.000004, 0.00033]])
 
 
 class TFServingResponse(BaseModel):

@@ -75,7 +75,8 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
 
 
 def three_class_litert_model() -> bytes:
-    """A real LiteRT model with the service's signature (`images` in, `probabilities` out)
+    """A real LiteRT model with the service's signature (`images` in, `probabilities` and
+    `logits` out)
     but three classes instead of four."""
     import tensorflow as tf  # only this test needs it, to build the model
 
@@ -83,7 +84,7 @@ def three_class_litert_model() -> bytes:
         @tf.function(input_signature=[tf.TensorSpec([None, 64, 64, 3], tf.float32, "images")])
         def serving_default(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
             means = tf.reduce_mean(images, axis=[1, 2])  # [N, 3]
-            return {"probabilities": tf.nn.softmax(means)}
+            return {"probabilities": tf.nn.softmax(means), "logits": means}
 
     module = ThreeClasses()
     function = module.serving_default.get_concrete_function()
