@@ -76,8 +76,7 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
 
 def three_class_litert_model() -> bytes:
     """A real LiteRT model with the service's signature (`images` in, `probabilities` and
-    `logits` out)
-    but three classes instead of four."""
+    `logits` out) but three classes instead of four."""
     import tensorflow as tf  # only this test needs it, to build the model
 
     class ThreeClasses(tf.Module):
