@@ -22,6 +22,7 @@ trap cleanup EXIT
 
 [ -f "$ENGINE_SCRIPT" ] || fail "no Docker engine script at $ENGINE_SCRIPT"
 bash "$ENGINE_SCRIPT" || fail "the Docker engine could not be brought up ($ENGINE_SCRIPT)"
+PYTHON=$(command -v python)  # the project's (CI's virtual environment), before PATH changes
 export PATH=/usr/bin:$PATH  # Debian's docker client, as the engine script uses
 
 echo "== build"
@@ -65,10 +66,10 @@ python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)" || fail "stop took 
 
 echo "== Vertex AI: model from AIP_STORAGE_URI, a batch prediction request"
 GCS_PORT=18094
-gcp-storage-emulator start --host 127.0.0.1 --port $GCS_PORT -M -q >/dev/null 2>&1 &
+"$PYTHON" -m gcp_storage_emulator start --host 127.0.0.1 --port $GCS_PORT -M -q >/dev/null 2>&1 &
 EMULATOR_PID=$!
 export STORAGE_EMULATOR_HOST=http://127.0.0.1:$GCS_PORT NO_GCE_CHECK=true
-python3 - <<'PY' || fail "could not put the model into the storage emulator"
+"$PYTHON" - <<'PY' || fail "could not put the model into the storage emulator"
 import time
 from pathlib import Path
 from google.cloud import storage
