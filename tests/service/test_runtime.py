@@ -50,24 +50,18 @@ def test_quantized_model_parity_is_what_training_recorded(model_dir: Path, test_
     assert load_predictor(model_dir).precision == expected
 
 
-def test_passed_parity_serves_int8(model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("passed", "served"), [(True, "int8"), (False, "float")])
+def test_auto_serves_int8_exactly_when_its_parity_passed(
+    model_dir: Path, tmp_path: Path, passed: bool, served: str
+) -> None:
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     metadata = json.loads((copy / "metadata.json").read_text())
-    metadata["quantization"]["passed"] = True
+    metadata["quantization"]["passed"] = passed
     (copy / "metadata.json").write_text(json.dumps(metadata))
-    assert load_predictor(copy).precision == "int8"
-    assert load_predictor(copy, precision="float").precision == "float"  # asked for explicitly
-
-
-def test_failed_parity_serves_the_float_model(model_dir: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "model"
-    shutil.copytree(model_dir, copy)
-    metadata = json.loads((copy / "metadata.json").read_text())
-    metadata["quantization"]["passed"] = False
-    (copy / "metadata.json").write_text(json.dumps(metadata))
-    assert load_predictor(copy).precision == "float"
-    assert load_predictor(copy, precision="int8").precision == "int8"  # asked for explicitly
+    assert load_predictor(copy).precision == served
+    for asked in ("float", "int8"):  # asked for explicitly, whatever the check said
+        assert load_predictor(copy, precision=asked).precision == asked
 
 
 def test_int8_on_tensorflow_is_refused(model_dir: Path) -> None:
