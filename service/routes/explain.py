@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.deps import PipelineDep, SettingsDep
+from service.deps import PipelineDep
 from service.errors import RequestError
 from service.schemas import ERROR_RESPONSES, ExplainJSON, Explanation
 from service.security import require_api_key
@@ -40,7 +40,7 @@ router = APIRouter(tags=["explain"], dependencies=[Depends(require_api_key)])
         }
     },
 )
-async def explain(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> Explanation:
+async def explain(request: Request, pipeline: PipelineDep) -> Explanation:
     uploads, single = await read_uploads(request, 1, ExplainJSON)
     if not single:
         raise RequestError("/explain takes one photo, under `image`", "images")
