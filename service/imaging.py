@@ -52,8 +52,8 @@ class ImageTooLargeError(ImageError):
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode, orient, convert to RGB and fit to IMAGE_SIZE square; returns uint8 [64, 64, 3].
 
-    Non-square images are centre-cropped to a square (no distortion) before resizing;
-    a 64x64 RGB JPEG passes through unchanged.
+    Non-square images are centre-cropped to a square (no distortion) before resizing
+    (`fit_image`); a 64x64 RGB JPEG passes through unchanged.
     """
     if not data:
         raise NotAnImageError("the upload is empty (0 bytes)")
@@ -67,11 +67,15 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: big photos cost little.
         image.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))
         image.load()
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-        image = ImageOps.fit(image, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+        return fit_image(ImageOps.exif_transpose(image))
     except _DECODE_ERRORS as error:
         raise CorruptImageError(f"the {image.format} image is truncated or corrupt") from error
+
+
+def fit_image(image: Image.Image) -> np.ndarray:
+    """A decoded image of any mode and size -> uint8 [64, 64, 3]: RGB, centre-cropped to a
+    square (no distortion), resized. Every model input, served or trained on, passes here."""
+    image = ImageOps.fit(_to_rgb(image), (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 
