@@ -26,6 +26,7 @@ TFLITE_INT8_FILE = "model_int8.tflite"  # dynamic-range quantised: int8 weights,
 METADATA_FILE = "metadata.json"
 PROBABILITIES = "probabilities"  # the output every model folder must have
 LOGITS = "logits"  # before the temperature; /explain's occlusion measures these
+NOVELTY = "novelty"  # how little the model prefers any mug; models before it lack this output
 RUNTIMES = ("litert", "tensorflow")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
 
@@ -49,6 +50,9 @@ class ModelMetadata(BaseModel):
     # The quantised LiteRT model's parity with the float one, measured by training; "auto"
     # precision serves it only when `passed` is true.
     quantization: dict[str, Any] | None = None
+    # The `unknown` answer: the novelty threshold chosen by training, and the figures it was
+    # chosen from; absent for models without a novelty output.
+    novelty: dict[str, Any] | None = None
 
     def served_precision(self, requested: str) -> str:
         """`float` or `int8` for MODEL_PRECISION=`requested` (auto, float or int8)."""
@@ -91,6 +95,8 @@ class Predictor(Protocol):
 
     def predict_batches(self, images: np.ndarray) -> np.ndarray: ...
 
+    def output_batches(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
+
 
 class _Outputs:
     """What both runtimes derive from their `outputs`."""
@@ -104,9 +110,12 @@ class _Outputs:
 
     def predict_batches(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """`predict` over any number of images, `batch` at a time."""
-        return np.concatenate(
-            [self.predict(images[i : i + batch]) for i in range(0, len(images), batch)]
-        )
+        return self.output_batches(images, batch)[PROBABILITIES]
+
+    def output_batches(self, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
+        """`outputs` over any number of images, `batch` at a time."""
+        parts = [self.outputs(images[i : i + batch]) for i in range(0, len(images), batch)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 class TensorFlowPredictor(_Outputs):

@@ -1,6 +1,8 @@
 """`python -m training.evaluate [--model-dir DIR] [--corruptions] [--json] FOLDER`: accuracy and
 calibration of any exported model (default: the bundled one) on any folder of class folders,
-and with `--corruptions` under the photo-condition suite of `training.corruptions`."""
+with `--corruptions` under the photo-condition suite of `training.corruptions`; and for a
+model with a novelty score, its `unknown` answer: the share of FOLDER's photos kept with their
+label, and the share of the non-mug validation images (`training.non_mugs`) answered unknown."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
-from service.runtime import DEFAULT_MODEL_DIR, load_predictor
+from service.runtime import DEFAULT_MODEL_DIR, NOVELTY, PROBABILITIES, load_predictor
 from training.cli import run_command
 from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
 from training.dataset import load_split
+from training.non_mugs import validation_non_mugs
+from training.novelty import format_unknown, unknown_figures
 from training.report import classification_metrics, format_metrics
 
 
@@ -28,8 +32,19 @@ def main() -> None:
     args = parser.parse_args()
     data = load_split(args.folder, skip_bad=args.skip_bad_files)
     predictor = load_predictor(args.model_dir)
-    metrics = classification_metrics(data.labels, predictor.predict_batches(data.images))
+    outputs = predictor.output_batches(data.images)
+    metrics = classification_metrics(data.labels, outputs[PROBABILITIES])
     metrics["model_version"] = predictor.metadata.model_version
+    novelty = predictor.metadata.novelty
+    if novelty is not None:
+        non_mugs = validation_non_mugs(data.images, seed=1)
+        metrics["unknown"] = unknown_figures(
+            novelty["threshold"],
+            outputs[NOVELTY],
+            outputs[PROBABILITIES],
+            data.labels,
+            {name: predictor.output_batches(images)[NOVELTY] for name, images in non_mugs.items()},
+        )
     if args.corruptions:
         metrics["corruptions"] = evaluate_suite(
             predictor.predict_batches, data.images, data.labels, args.corruption_seed
@@ -38,6 +53,8 @@ def main() -> None:
         print(json.dumps(metrics))
         return
     print(f"model {metrics['model_version']} on {args.folder}\n{format_metrics(metrics)}")
+    if "unknown" in metrics:
+        print(format_unknown(metrics["unknown"]))
     if args.corruptions:
         print(f"\nunder the photo-condition suite:\n{format_suite(metrics['corruptions'])}")
 

@@ -32,7 +32,7 @@ def build_model() -> keras.Model:
 
 def serving_model(model: keras.Model, temperature: float) -> keras.Model:
     """What is exported, so that every runtime computes the same numbers: the calibrated
-    probabilities, softmax(logits / temperature), and the logits themselves.
+    probabilities, softmax(logits / temperature), the logits themselves and the novelty score.
 
     (A class activation map of the last 4x4 features was tried as a third output for the
     heatmaps of /explain: each of those cells sees the whole photo, and it put a mug pasted
@@ -42,7 +42,19 @@ def serving_model(model: keras.Model, temperature: float) -> keras.Model:
     logits = model(inputs, training=False)
     scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     probabilities = layers.Softmax(name="probabilities")(scaled)
-    return keras.Model(inputs, {"probabilities": probabilities, "logits": logits}, name="serving")
+    outputs = {"probabilities": probabilities, "logits": logits, "novelty": Novelty()(logits)}
+    return keras.Model(inputs, outputs, name="serving")
+
+
+class Novelty(layers.Layer):
+    """How little the network prefers any one mug: -log of the top softmax of the logits
+    (before the temperature), 0 when it is sure of one mug, log 4 = 1.39 when it cannot tell
+    the four apart, which is what it was trained to answer for non-mug images (outlier
+    exposure, `training.non_mugs`). Above the threshold in metadata.json, the answer is
+    `unknown`."""
+
+    def call(self, logits):
+        return ops.logsumexp(logits, axis=-1) - ops.max(logits, axis=-1)
 
 
 def _conv_bn_relu(x, channels: int, stride: int = 1):

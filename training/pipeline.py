@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from service.runtime import load_predictor
+from service.runtime import NOVELTY, PROBABILITIES, load_predictor
 from training.calibration import fit_temperature
 from training.corruptions import evaluate_suites, format_suite
 from training.dataset import LabelledImages
 from training.export import export_model
 from training.model import serving_model
+from training.non_mugs import training_non_mugs, validation_non_mugs
+from training.novelty import fit_threshold, format_unknown, unknown_figures
 from training.report import classification_metrics, format_metrics, write_report
 from training.train import TrainConfig, augmented_copies, predict_outputs, train
 
@@ -44,7 +46,8 @@ def train_and_export(
     (`eval_is_training_data`): its report says so. Returns the report (metrics.json)."""
     started = time.monotonic()
     fit_data, held_out = train_data.split_holdout(config.holdout_fraction, config.seed)
-    model = train(config, fit_data, None if eval_is_training_data else eval_data)
+    non_mugs = training_non_mugs(fit_data.images, config.seed)
+    model = train(config, fit_data, None if eval_is_training_data else eval_data, non_mugs)
     wall_time = time.monotonic() - started
 
     calibration_data = LabelledImages.concatenate(
@@ -65,9 +68,29 @@ def train_and_export(
     quantized = load_predictor(export_dir, "litert", precision="int8")
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
-    probabilities = served.predict_batches(eval_data.images)
+    novelty = fit_threshold(
+        served.output_batches(calibration_data.images)[NOVELTY], calibration["fitted_on"]
+    )
+    outputs = served.output_batches(eval_data.images)
+    probabilities = outputs[PROBABILITIES]
     evaluation = classification_metrics(eval_data.labels, probabilities)
     print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
+    validation = validation_non_mugs(held_out.images, config.seed)
+    unknown = unknown_figures(
+        novelty["threshold"],
+        outputs[NOVELTY],
+        probabilities,
+        eval_data.labels,
+        {name: served.output_batches(images)[NOVELTY] for name, images in validation.items()},
+    )
+    print(format_unknown(unknown))
+    novelty |= {
+        "evaluated_on": evaluated_on,
+        "kept": unknown["kept"],
+        "kept_correct": unknown["kept_correct"],
+        "non_mug_validation_unknown": unknown["non_mug_unknown"],
+        "non_mug_validation_counts": unknown["non_mug_counts"],
+    }
     suites = evaluate_suites(
         {"float": served.predict_batches, "int8": quantized.predict_batches},
         eval_data.images,
@@ -108,6 +131,7 @@ def train_and_export(
         "evaluation": evaluation,
         "corruptions": robustness,
         "quantization": quantization,
+        "unknown": novelty | {"by_source": unknown["non_mug_unknown_by_source"]},
     }
     summary_keys = ("trained_on", "train_counts", "epochs", "seed", "train_accuracy")
     summary = {key: report[key] for key in summary_keys}
@@ -117,8 +141,12 @@ def train_and_export(
         "eval_ece": evaluation["ece"],
         "corruption_mean_accuracy": robustness["mean_accuracy"],
         "corruption_worst": robustness["worst"],
+        "unknown_kept_correct": unknown["kept_correct"],
+        "non_mug_validation_unknown": unknown["non_mug_unknown"],
     }
-    metadata = metadata.model_copy(update={"metrics": summary, "quantization": quantization})
+    metadata = metadata.model_copy(
+        update={"metrics": summary, "quantization": quantization, "novelty": novelty}
+    )
     metadata.write(export_dir)
     report["model_version"] = metadata.model_version
     write_report(export_dir, report)

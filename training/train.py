@@ -34,6 +34,9 @@ class TrainConfig:
     warmup_epochs: int = 3
     eval_every: int = 5
     holdout_fraction: float = 0.1  # of the training photos, for calibration
+    # Non-mug images (`training.non_mugs`) beside each batch of mug photos, with the target
+    # "no preference": outlier exposure, what the `unknown` answer rests on. 0: none.
+    non_mugs_per_batch: int = 16
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -46,9 +49,13 @@ def make_deterministic(seed: int) -> None:
 
 
 def train(
-    config: TrainConfig, data: LabelledImages, eval_data: LabelledImages | None = None
+    config: TrainConfig,
+    data: LabelledImages,
+    eval_data: LabelledImages | None = None,
+    non_mugs: np.ndarray | None = None,
 ) -> keras.Model:
-    """Train a fresh model on `data`; report accuracy on `eval_data` every few epochs."""
+    """Train a fresh model on `data` (and `non_mugs`, uint8 images, when the config asks for
+    them); report accuracy on `eval_data` every few epochs."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     model = build_model()
@@ -60,7 +67,7 @@ def train(
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing
         ),
-        metrics=["accuracy"],
+        metrics=[MugAccuracy()],
     )
     validation = {}
     if eval_data is not None:
@@ -69,7 +76,7 @@ def train(
             "validation_freq": config.eval_every,
         }
     model.fit(
-        _training_batches(data, config),
+        _training_batches(data, config, non_mugs if config.non_mugs_per_batch else None),
         epochs=config.epochs,
         shuffle=False,  # the input pipeline shuffles, with the seed
         verbose=1 if sys.stdout.isatty() else 2,  # a line per epoch in a log
@@ -119,16 +126,58 @@ def _batches(data: LabelledImages, batch_size: int) -> tf.data.Dataset:
     ).batch(batch_size)
 
 
-def _training_batches(data: LabelledImages, config: TrainConfig) -> tf.data.Dataset:
+def _training_batches(
+    data: LabelledImages, config: TrainConfig, non_mugs: np.ndarray | None
+) -> tf.data.Dataset:
+    """Shuffled, augmented batches of the mug photos; with `non_mugs`, each batch also holds
+    `config.non_mugs_per_batch` of them, target 1/4 for every class, augmented alike (so that
+    no augmentation, blur or noise say, can itself mean "a mug")."""
     augment = build_augmenter(config.seed)
-    return (
+    batches = (
         tf.data.Dataset.from_tensor_slices((data.images, _one_hot(data.labels)))
         .shuffle(len(data), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
-        .map(
-            lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        .prefetch(tf.data.AUTOTUNE)
     )
+    if non_mugs is not None:
+        count = config.non_mugs_per_batch
+        no_preference = tf.fill([count, len(CLASS_NAMES)], 1.0 / len(CLASS_NAMES))
+        others = (
+            tf.data.Dataset.from_tensor_slices(non_mugs)
+            .shuffle(len(non_mugs), seed=config.seed + 1, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(count)
+        )
+        batches = tf.data.Dataset.zip(batches, others).map(
+            lambda mugs, images: (
+                tf.concat([mugs[0], images], axis=0),
+                tf.concat([mugs[1], no_preference], axis=0),
+            )
+        )
+    return batches.map(
+        lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+class MugAccuracy(keras.metrics.Metric):
+    """Accuracy over the mug photos of each batch only: the non-mug images have no right
+    answer (their target is 1/4 for every class)."""
+
+    def __init__(self, name: str = "accuracy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.right = self.add_variable(shape=(), initializer="zeros", name="right")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        is_mug = keras.ops.cast(keras.ops.max(y_true, axis=-1) > 0.5, "float32")
+        hits = keras.ops.argmax(y_true, axis=-1) == keras.ops.argmax(y_pred, axis=-1)
+        self.right.assign_add(keras.ops.sum(keras.ops.cast(hits, "float32") * is_mug))
+        self.total.assign_add(keras.ops.sum(is_mug))
+
+    def result(self):
+        return self.right / keras.ops.maximum(self.total, 1.0)
+
+    def reset_state(self) -> None:
+        self.right.assign(0.0)
+        self.total.assign(0.0)

@@ -1,0 +1,65 @@
+"""The `unknown` answer's threshold and its figures.
+
+The exported graph computes each image's novelty score (`training.model.Novelty`). Training
+picks the threshold on held-out mug photos and their augmented copies (the conditions a real
+photo meets), as the lowest score that keeps KEEP of them, and reports what it does to the
+evaluation photos and to the non-mug validation images of `training.non_mugs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+KEEP = 0.99  # of the held-out mug photos the threshold must keep
+METHOD = (
+    "outlier exposure (non-mug images trained to 1/4 for each class); score -log(top softmax "
+    "of the logits); threshold keeps {keep:.0%} of held-out mug photos"
+)
+
+
+def fit_threshold(held_out_scores: np.ndarray, fitted_on: str) -> dict[str, Any]:
+    """The threshold that keeps KEEP of `held_out_scores` (a score above it is unknown)."""
+    threshold = float(np.quantile(held_out_scores, KEEP, method="higher"))
+    return {
+        "method": METHOD.format(keep=KEEP),
+        "threshold": round(threshold, 4),
+        "keep": KEEP,
+        "n": len(held_out_scores),
+        "held_out_kept": round(float((held_out_scores <= threshold).mean()), 4),
+        "fitted_on": fitted_on,
+    }
+
+
+def unknown_figures(
+    threshold: float,
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    non_mug_scores: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """On mug photos: the share kept (not unknown) and kept with the right label; on non-mug
+    images: the share answered unknown, overall and by source."""
+    kept = scores <= threshold
+    by_source = {name: float((s > threshold).mean()) for name, s in non_mug_scores.items()}
+    every = np.concatenate(list(non_mug_scores.values()))
+    return {
+        "threshold": round(threshold, 4),
+        "kept": round(float(kept.mean()), 4),
+        "kept_correct": round(float((kept & (probabilities.argmax(1) == labels)).mean()), 4),
+        "non_mug_unknown": round(float((every > threshold).mean()), 4),
+        "non_mug_unknown_by_source": {name: round(v, 4) for name, v in by_source.items()},
+        "non_mug_counts": {name: len(s) for name, s in non_mug_scores.items()},
+    }
+
+
+def format_unknown(figures: dict[str, Any]) -> str:
+    sources = ", ".join(
+        f"{name} {share:.1%}" for name, share in figures["non_mug_unknown_by_source"].items()
+    )
+    return (
+        f"unknown threshold {figures['threshold']:.3f}: mug photos kept {figures['kept']:.2%} "
+        f"({figures['kept_correct']:.2%} kept with the right label); non-mug validation images "
+        f"answered unknown {figures['non_mug_unknown']:.2%} ({sources})"
+    )
