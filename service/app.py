@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(model.load)
-        pipeline = InferencePipeline(model, observe=metrics.observe_model_call)
+        pipeline = InferencePipeline(
+            model, observe=metrics.observe_model_call, count_answers=metrics.observe_answers
+        )
         await pipeline.start()
         if not settings.api_key_list:
             log.warning("API_KEYS is not set: the prediction routes are open to anyone")

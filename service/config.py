@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         description="images admitted and not yet answered before new requests get 503 with "
         "Retry-After: about what the model clears in a second",
     )
+    unknown_threshold: float | Literal["off"] | None = Field(
+        None,
+        description="novelty score above which the answer is `unknown` (default: the "
+        "threshold training chose, in metadata.json); `off`: always one of the four mugs",
+    )
     api_keys: str | None = Field(
         None,
         repr=False,  # never printed with the settings

@@ -6,7 +6,7 @@ concurrent requests share model calls."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import ClassVar
 
@@ -42,8 +42,15 @@ class InferencePipeline:
     """The loaded model with its batch queue and decoding limit; started and stopped by the
     app's lifespan, so routes only ever see a running one."""
 
-    def __init__(self, model: MugClassifier, observe: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        model: MugClassifier,
+        observe: BatchObserver | None = None,
+        count_answers: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """`observe` sees every model call, `count_answers` the labels of every answer."""
         settings = model.settings
+        self._count_answers = count_answers
         self.model = model
         self._batcher = MicroBatcher(
             model.predict, settings.batch_max_size, settings.batch_max_wait_ms, observe
@@ -74,14 +81,21 @@ class InferencePipeline:
         waiting already, an OverloadedError."""
         async with self._admitted(len(uploads)):
             images = await self._decode(uploads)
-            return self.model.postprocess(await self._batcher.predict(images))
+            return self._counted(self.model.postprocess(await self._batcher.predict(images)))
 
     async def explain(self, upload: Upload) -> Classification:
         """One image's Classification with its heatmap: the image and its occluded copies go
         through the batch queue as one request (MugClassifier.occlusions and .explain)."""
         async with self._admitted(OCCLUSION_GRID**2 + 1):
             (image,) = await self._decode([upload])
-            return self.model.explain(await self._batcher.predict(self.model.occlusions(image)))
+            outputs = await self._batcher.predict(self.model.occlusions(image))
+            (answer,) = self._counted([self.model.explain(outputs)])
+            return answer
+
+    def _counted(self, answers: list[Classification]) -> list[Classification]:
+        if self._count_answers is not None:
+            self._count_answers([answer.label for answer in answers])
+        return answers
 
     @asynccontextmanager
     async def _admitted(self, images: int) -> AsyncIterator[None]:

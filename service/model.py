@@ -13,7 +13,15 @@ from PIL import Image
 
 from service.config import Settings
 from service.imaging import CLASS_NAMES, decode_image
-from service.runtime import LOGITS, PROBABILITIES, ModelMetadata, Predictor, load_predictor
+from service.runtime import (
+    LOGITS,
+    NOVELTY,
+    PROBABILITIES,
+    ModelLoadError,
+    ModelMetadata,
+    Predictor,
+    load_predictor,
+)
 
 # Explanations by occlusion: a 4x4 grid (16x16-pixel cells of the 64x64 image) hidden a cell at
 # a time, 17 images in one model call. A 3x3 grid put the heatmap's centre in the quadrant of a
@@ -22,19 +30,38 @@ from service.runtime import LOGITS, PROBABILITIES, ModelMetadata, Predictor, loa
 # photo).
 OCCLUSION_GRID = 4
 HEATMAP_SIZE = 8
+UNKNOWN = "unknown"  # the label of a photo that does not look like any of the four mugs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Classification:
-    """One image's answer."""
+    """One image's answer: the most probable mug, or `unknown` (index None) when the image's
+    novelty score is above the threshold in use."""
 
-    index: int
-    label: str
+    top_index: int  # the most probable of the four, also for an unknown answer
     probabilities: tuple[float, ...]  # in CLASS_NAMES order
+    novelty: float | None = None  # None: the model has no novelty output
+    threshold: float | None = None  # None: no unknown answer (UNKNOWN_THRESHOLD=off)
     # Where the answer came from, [8, 8] in 0..1, row 0 the top (explanations only).
     heatmap: np.ndarray | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return (
+            self.threshold is not None
+            and self.novelty is not None
+            and (self.novelty > self.threshold)
+        )
+
+    @property
+    def index(self) -> int | None:
+        return None if self.unknown else self.top_index
+
+    @property
+    def label(self) -> str:
+        return UNKNOWN if self.unknown else CLASS_NAMES[self.top_index]
 
     def probability_map(self) -> dict[str, float]:
         return dict(zip(CLASS_NAMES, self.probabilities, strict=True))
@@ -46,6 +73,7 @@ class MugClassifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._predictor: Predictor | None = None
+        self.unknown_threshold: float | None = None  # set on load: see _unknown_threshold
         self.ready = False
 
     @property
@@ -71,6 +99,7 @@ class MugClassifier:
                 settings.model_threads,
                 settings.model_precision,
             )
+            self.unknown_threshold = self._unknown_threshold()
             log.info(
                 "loaded model %s (%s) from %s with %s",
                 self.version,
@@ -89,16 +118,19 @@ class MugClassifier:
         among them."""
         return self._loaded().outputs(images)
 
-    @staticmethod
-    def postprocess(outputs: dict[str, np.ndarray]) -> list[Classification]:
+    def postprocess(self, outputs: dict[str, np.ndarray]) -> list[Classification]:
         probabilities = outputs[PROBABILITIES]
+        novelty = outputs.get(NOVELTY, np.full(len(probabilities), np.nan))
         return [
             Classification(
-                index=int(index),
-                label=CLASS_NAMES[index],
+                top_index=int(index),
                 probabilities=tuple(float(p) for p in row),
+                novelty=None if np.isnan(score) else float(score),
+                threshold=self.unknown_threshold,
             )
-            for index, row in zip(probabilities.argmax(axis=1), probabilities, strict=True)
+            for index, row, score in zip(
+                probabilities.argmax(axis=1), probabilities, novelty, strict=True
+            )
         ]
 
     @staticmethod
@@ -118,17 +150,30 @@ class MugClassifier:
         """The answer for the occlusion batch's first image, with its heatmap: how much the
         top class's lead over the next drops when each cell is hidden, interpolated to HEATMAP_SIZE
         square (row 0 the top) and scaled to its peak (all zeros if hiding changes nothing)."""
-        (answer,) = self.postprocess({PROBABILITIES: outputs[PROBABILITIES][:1]})
+        (answer,) = self.postprocess({name: value[:1] for name, value in outputs.items()})
         # The top class's lead in logits, not its probability: a confident answer's
         # probability stays at 1.00 whichever cell is hidden, its lead does not.
         logits = outputs[LOGITS]
-        others = np.delete(logits, answer.index, axis=1).max(axis=1)
-        lead = logits[:, answer.index] - others
+        others = np.delete(logits, answer.top_index, axis=1).max(axis=1)
+        lead = logits[:, answer.top_index] - others
         drop = np.maximum(lead[0] - lead[1:], 0).reshape(OCCLUSION_GRID, OCCLUSION_GRID)
         grid = Image.fromarray(drop.astype(np.float32), mode="F")
         heatmap = np.asarray(grid.resize((HEATMAP_SIZE, HEATMAP_SIZE), Image.Resampling.BILINEAR))
         peak = heatmap.max()
         return dataclasses.replace(answer, heatmap=heatmap / peak if peak > 0 else heatmap)
+
+    def _unknown_threshold(self) -> float | None:
+        """UNKNOWN_THRESHOLD if a number, none if `off`, else the one training chose; none for
+        a model without a novelty output (a number for such a model is a load error)."""
+        requested = self.settings.unknown_threshold
+        novelty = self.metadata.novelty
+        if requested == "off" or (requested is None and novelty is None):
+            return None
+        if novelty is None:
+            raise ModelLoadError(
+                f"UNKNOWN_THRESHOLD={requested}: model {self.version} has no novelty score"
+            )
+        return float(novelty["threshold"] if requested is None else requested)
 
     def _loaded(self) -> Predictor:
         if self._predictor is None:

@@ -49,6 +49,15 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
 
+        self.answers = Counter(
+            "mugs_answers", "Images answered, by label (unknown: none of the four mugs)",
+            ["label"], registry=self.registry,
+        )  # fmt: skip
+
+    def observe_answers(self, labels: list[str]) -> None:
+        for label in labels:
+            self.answers.labels(label=label).inc()
+
     def observe_model_call(self, images: int, seconds: float) -> None:
         self.batch_size.observe(images)
         self.inference.observe(seconds)

@@ -13,6 +13,7 @@ EXAMPLE_PROBABILITIES = {
     "blue": 0.000004,
     "transparent": 0.00033,
 }
+EXAMPLE_UNKNOWN_PROBABILITIES = {"white": 0.41, "black": 0.12, "blue": 0.09, "transparent": 0.38}
 
 
 class HealthResponse(BaseModel):
@@ -56,20 +57,70 @@ class ExplainJSON(BaseModel):
     image: str
 
 
+class Novelty(BaseModel):
+    score: float = Field(
+        description="how little the image looks like any one of the four mugs: 0 for a "
+        "clear mug, up to 1.39 (log 4) when the model cannot tell the four apart",
+        examples=[0.004],
+    )
+    threshold: float | None = Field(
+        description="above it the answer is `unknown`; null when that answer is turned off "
+        "(UNKNOWN_THRESHOLD=off)",
+        examples=[0.2417],
+    )
+
+
 class Prediction(BaseModel):
-    label: str = Field(description="the predicted class", examples=["black"])
-    index: int = Field(description="its index: 0 white, 1 black, 2 blue, 3 transparent")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "label": "black",
+                    "index": 1,
+                    "probabilities": EXAMPLE_PROBABILITIES,
+                    "novelty": {"score": 0.004, "threshold": 0.2417},
+                    "model_version": "20261130053924",
+                },
+                {
+                    "label": "unknown",
+                    "index": None,
+                    "probabilities": EXAMPLE_UNKNOWN_PROBABILITIES,
+                    "novelty": {"score": 1.1523, "threshold": 0.2417},
+                    "model_version": "20261130053924",
+                },
+            ]
+        }
+    )
+
+    label: str = Field(
+        description="the predicted mug (white, black, blue, transparent), or `unknown` when "
+        "the photo does not look like any of the four",
+        examples=["black"],
+    )
+    index: int | None = Field(
+        description="the mug's index: 0 white, 1 black, 2 blue, 3 transparent; null for unknown"
+    )
     probabilities: dict[str, float] = Field(
-        description="every class's probability; they sum to 1", examples=[EXAMPLE_PROBABILITIES]
+        description="every mug's probability, also for an unknown answer; they sum to 1",
+        examples=[EXAMPLE_PROBABILITIES],
+    )
+    novelty: Novelty | None = Field(
+        None, description="the novelty score and the threshold in use (null: the model has none)"
     )
     model_version: str = Field(examples=["20261130053924"])
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:
+        novelty = None
+        if classification.novelty is not None:
+            novelty = Novelty(
+                score=round(classification.novelty, 4), threshold=classification.threshold
+            )
         return cls(
             label=classification.label,
             index=classification.index,
             probabilities=classification.probability_map(),
+            novelty=novelty,
             model_version=model_version,
         )
 
@@ -153,8 +204,21 @@ class TFServingRequest(BaseModel):
 
 
 class TFServingPrediction(BaseModel):
-    classes: int = Field(examples=[1])
+    classes: int = Field(
+        description="the most probable mug, 0-3, also when `unknown` is true", examples=[1]
+    )
     probabilities: list[float] = Field(examples=[[0.00009, 0.99957, 0.000004, 0.00033]])
+    unknown: bool = Field(
+        False, description="the photo does not look like any of the four mugs", examples=[False]
+    )
+
+    @classmethod
+    def of(cls, classification: Classification) -> TFServingPrediction:
+        return cls(
+            classes=classification.top_index,
+            probabilities=list(classification.probabilities),
+            unknown=classification.unknown,
+        )
 
 
 class TFServingResponse(BaseModel):

@@ -45,12 +45,7 @@ async def tfserving_predict(
     request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> TFServingResponse:
     classifications = await pipeline.classify(await _instances(request, settings))
-    return TFServingResponse(
-        predictions=[
-            TFServingPrediction(classes=c.index, probabilities=list(c.probabilities))
-            for c in classifications
-        ]
-    )
+    return TFServingResponse(predictions=[TFServingPrediction.of(c) for c in classifications])
 
 
 @router.post(
@@ -74,9 +69,7 @@ async def tfserving_explain(
     classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
     return TFServingExplainResponse(
         explanations=[
-            TFServingExplanation(
-                classes=c.index, probabilities=list(c.probabilities), heatmap=heatmap_rows(c)
-            )
+            TFServingExplanation(**TFServingPrediction.of(c).model_dump(), heatmap=heatmap_rows(c))
             for c in classifications
         ]
     )

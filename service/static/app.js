@@ -1,5 +1,6 @@
 // The try-it page: send a photo to /explain, show the answer with a bar per class and, over
-// the photo, the heatmap of where the model looked (a toggle hides it).
+// the photo, the heatmap of where the model looked (a toggle hides it). A photo that is none
+// of the four mugs is said to be so, its bars muted.
 "use strict";
 
 const form = document.getElementById("upload-form");
@@ -43,11 +44,21 @@ function showPrediction(file, prediction) {
   errorBox.hidden = true;
   if (preview.src) URL.revokeObjectURL(preview.src);
   preview.src = URL.createObjectURL(file);
-  const top = prediction.probabilities[prediction.label];
-  verdict.replaceChildren("It is the ", Object.assign(document.createElement("strong"), {
-    textContent: prediction.label,
-  }), ` mug (${percent(top)}).`);
-  if (prediction.label === "transparent") verdict.lastChild.textContent = ` glass (${percent(top)}).`;
+  const unknown = prediction.label === "unknown";
+  if (unknown) {
+    // Not one of the four mugs: say so plainly; the bars stay, muted, for the curious.
+    verdict.replaceChildren(Object.assign(document.createElement("strong"), {
+      textContent: "This photo does not look like any of the four mugs.",
+    }), " The bars show how the model would split it among them anyway.");
+  } else {
+    const top = prediction.probabilities[prediction.label];
+    const thing = prediction.label === "transparent" ? "glass" : "mug";
+    verdict.replaceChildren("It is the ", Object.assign(document.createElement("strong"), {
+      textContent: prediction.label,
+    }), ` ${thing} (${percent(top)}).`);
+  }
+  verdict.classList.toggle("unknown", unknown);
+  bars.classList.toggle("muted", unknown);
   drawHeatmap(prediction.heatmap);
   const sorted = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]);
   bars.replaceChildren(...sorted.map(([name, p]) => {
