@@ -5,11 +5,14 @@ real service on a loopback port. Each test saves a screenshot under $SCREENSHOT_
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, running_service
@@ -108,6 +111,26 @@ def test_text_file_shows_the_api_error_and_a_second_photo_replaces_it(
     page.set_input_files("#photo", black_mug(test_photos))
     expect(page.locator("#verdict strong")).to_have_text("black")
     expect(page.get_by_role("alert")).to_be_hidden()
+
+
+def test_non_mug_photo_is_said_to_be_none_of_the_four_with_muted_bars(
+    page: Page, open_url: str, test_photos, tmp_path: Path
+) -> None:
+    y, x = np.mgrid[0:480, 0:480] // 40
+    board = tmp_path / "checkerboard.png"
+    Image.fromarray(np.where((x + y) % 2 == 0, 255, 0).astype(np.uint8)).save(board)
+    page.goto(open_url)
+    page.set_input_files("#photo", board)
+    expect(page.locator("#verdict")).to_contain_text(
+        "This photo does not look like any of the four mugs."
+    )
+    expect(page.locator("#bars li")).to_have_count(4)
+    expect(page.locator("#bars")).to_have_class(re.compile(r"\bmuted\b"))
+    # A mug photo afterwards is named again, its bars no longer muted.
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    expect(page.locator("#bars")).not_to_have_class(re.compile(r"\bmuted\b"))
+    assert page.console_errors == []
 
 
 def test_keyboard_alone_reaches_the_file_picker(page: Page, open_url: str) -> None:

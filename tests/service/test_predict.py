@@ -40,11 +40,16 @@ def direct_probabilities(model_dir: Path, photos: list[Path]) -> np.ndarray:
 
 
 def assert_prediction(body: dict, version: str) -> None:
-    assert set(body) == {"label", "index", "probabilities", "model_version"}
+    assert set(body) == {"label", "index", "probabilities", "novelty", "model_version"}
     assert list(body["probabilities"]) == list(CLASS_NAMES)
     assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-5)
-    assert body["label"] == CLASS_NAMES[body["index"]]
-    assert body["index"] == int(np.argmax(list(body["probabilities"].values())))
+    novelty = body["novelty"]
+    if body["label"] == "unknown":
+        assert body["index"] is None and novelty["score"] > novelty["threshold"]
+    else:
+        assert body["label"] == CLASS_NAMES[body["index"]]
+        assert body["index"] == int(np.argmax(list(body["probabilities"].values())))
+        assert novelty["score"] <= novelty["threshold"]
     assert body["model_version"] == version
 
 

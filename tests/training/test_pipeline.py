@@ -62,6 +62,15 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert set(evaluation["per_class"]) == set(CLASS_NAMES)
     assert np.asarray(evaluation["confusion_matrix"]).sum() == 16
     assert report["wall_time_s"] > 0
+    # The unknown threshold keeps 99% of the held-out photos and is what the service reads.
+    unknown = report["unknown"]
+    assert metadata.novelty["threshold"] == unknown["threshold"] > 0
+    assert metadata.novelty["held_out_kept"] >= 0.99
+    assert 0 <= unknown["kept_correct"] <= unknown["kept"] <= 1
+    assert set(unknown["non_mug_validation_counts"]) == {
+        "photos", "generated", "mug_photo_corners"
+    }  # fmt: skip
+    assert metadata.metrics["non_mug_validation_unknown"] == unknown["non_mug_validation_unknown"]
 
 
 def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -> None:
@@ -106,6 +115,30 @@ def test_exported_model_applies_the_stored_temperature(
         assert np.abs(probabilities - softmax(logits)).max() > 1e-3, name
 
 
+def test_every_runtime_computes_the_same_novelty_score(
+    one_epoch_model: Path, tiny_data_dir: Path
+) -> None:
+    """The score is part of the graph: -log of the top softmax of the logits, everywhere."""
+    photos = load_split(tiny_data_dir / "test")
+    loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
+    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
+    outputs = {
+        "serving_default": loaded.signatures["serving_default"](
+            images=tf.constant(photos.images, tf.float32)
+        ),
+        "serving_bytes": loaded.signatures["serving_bytes"](bytes=encoded),
+        "litert": load_predictor(one_epoch_model, precision="float").outputs(photos.images),
+        "litert-int8": load_predictor(one_epoch_model, precision="int8").outputs(photos.images),
+    }
+    for name, output in outputs.items():
+        logits, novelty = np.asarray(output["logits"]), np.asarray(output["novelty"])
+        expected = -np.log(softmax(logits).max(axis=1))
+        np.testing.assert_allclose(novelty, expected, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(
+        outputs["litert"]["novelty"], outputs["serving_default"]["novelty"], atol=1e-4
+    )
+
+
 def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir: Path) -> None:
     result = run(
         "-m", "training.evaluate", "--model-dir", str(one_epoch_model), "--json",
@@ -129,6 +162,13 @@ def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir:
     for condition in suite["conditions"]:
         assert set(condition) == {"name", "severity", "level", "accuracy", "ece"}
         assert 0 <= condition["accuracy"] <= 1 and 0 <= condition["ece"] <= 1
+    unknown = metrics["unknown"]
+    assert set(unknown) == {
+        "threshold", "kept", "kept_correct", "non_mug_unknown", "non_mug_unknown_by_source",
+        "non_mug_counts",
+    }  # fmt: skip
+    assert unknown["threshold"] == report["unknown"]["threshold"]
+    assert unknown["kept"] == report["unknown"]["kept"]
 
 
 def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
@@ -159,4 +199,7 @@ def test_bundled_model_reaches_99_percent_on_test(data_dir: Path) -> None:
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["n"] == 500
     assert metrics["accuracy"] >= 0.99, metrics["confusion_matrix"]
+    # The unknown answer's targets: 99% keep their label, 95% of non-mug images are unknown.
+    assert metrics["unknown"]["kept_correct"] >= 0.99, metrics["unknown"]
+    assert metrics["unknown"]["non_mug_unknown"] >= 0.95, metrics["unknown"]
     assert metrics["model_version"] == load_predictor(DEFAULT_MODEL_DIR).metadata.model_version
