@@ -15,12 +15,12 @@ import numpy as np
 
 from service.runtime import NOVELTY, PROBABILITIES, load_predictor
 from training.calibration import fit_temperature
-from training.corruptions import evaluate_suites, format_suite
+from training.corruptions import SUITE, evaluate_suites, format_suite
 from training.dataset import LabelledImages
 from training.export import export_model
 from training.model import serving_model
 from training.non_mugs import training_non_mugs, validation_non_mugs
-from training.novelty import fit_threshold, format_unknown, unknown_figures
+from training.novelty import fit_threshold, format_unknown, threshold_images, unknown_figures
 from training.report import classification_metrics, format_metrics, write_report
 from training.train import TrainConfig, augmented_copies, predict_outputs, train
 
@@ -69,7 +69,9 @@ def train_and_export(
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
     novelty = fit_threshold(
-        served.output_batches(calibration_data.images)[NOVELTY], calibration["fitted_on"]
+        served.output_batches(threshold_images(held_out.images, config.seed + 2000))[NOVELTY],
+        f"the {len(held_out)} held-out photos, as taken and under each of the "
+        f"{2 * len(SUITE)} conditions of the photo suite",
     )
     outputs = served.output_batches(eval_data.images)
     probabilities = outputs[PROBABILITIES]

@@ -52,6 +52,9 @@ def row(report: dict[str, Any]) -> dict[str, Any]:
         "worst_name": f"{worst['name']} {worst['severity']}",
         "temperature": report["calibration"]["temperature"],
         "minutes": report["wall_time_s"] / 60,
+        # The unknown answer: test/ photos kept with their label, non-mug images refused.
+        "kept": report["unknown"]["kept_correct"],
+        "non_mug_unknown": report["unknown"]["non_mug_validation_unknown"],
     }
 
 
@@ -71,27 +74,32 @@ def machine() -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| seed | test accuracy | ECE | suite mean | worst condition | temperature | minutes |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | test accuracy | ECE | suite mean | worst condition | kept, right label | "
+        "non-mugs unknown | temperature | minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['seed']} | {r['accuracy']:.1%} ({r['errors']} wrong) | {r['ece']:.3f} | "
             f"{r['suite_mean']:.1%} | {r['worst']:.1%} ({r['worst_name']}) | "
+            f"{r['kept']:.1%} | {r['non_mug_unknown']:.1%} | "
             f"{r['temperature']:.2f} | {r['minutes']:.1f} |"
         )
-    keys = ("accuracy", "ece", "suite_mean", "worst")
+    keys = ("accuracy", "ece", "suite_mean", "worst", "kept", "non_mug_unknown")
     mean = {key: sum(r[key] for r in rows) / len(rows) for key in keys}
     worst = {
         "accuracy": min(r["accuracy"] for r in rows),
         "ece": max(r["ece"] for r in rows),
         "suite_mean": min(r["suite_mean"] for r in rows),
         "worst": min(r["worst"] for r in rows),
+        "kept": min(r["kept"] for r in rows),
+        "non_mug_unknown": min(r["non_mug_unknown"] for r in rows),
     }
     for name, figures in (("mean", mean), ("worst seed", worst)):
         lines.append(
             f"| **{name}** | {figures['accuracy']:.1%} | {figures['ece']:.3f} | "
-            f"{figures['suite_mean']:.1%} | {figures['worst']:.1%} | | |"
+            f"{figures['suite_mean']:.1%} | {figures['worst']:.1%} | {figures['kept']:.1%} | "
+            f"{figures['non_mug_unknown']:.1%} | | |"
         )
     return "\n".join(lines)
 
