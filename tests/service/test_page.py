@@ -126,6 +126,7 @@ def test_non_mug_photo_is_said_to_be_none_of_the_four_with_muted_bars(
     )
     expect(page.locator("#bars li")).to_have_count(4)
     expect(page.locator("#bars")).to_have_class(re.compile(r"\bmuted\b"))
+    page.screenshot(path=SCREENSHOTS / "non-mug-photo-unknown.png", full_page=True)
     # A mug photo afterwards is named again, its bars no longer muted.
     page.set_input_files("#photo", black_mug(test_photos))
     expect(page.locator("#verdict strong")).to_have_text("black")
