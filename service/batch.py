@@ -1,7 +1,8 @@
 """`python -m service.batch SOURCE DEST`: classify every image below SOURCE (a local folder or
 `gs://` prefix, read recursively) into DEST (a local or `gs://` JSONL file), one line a file:
 
-    {"path": ..., "label": ..., "index": ..., "probabilities": {...}, "model_version": ...}
+    {"path": ..., "label": ..., "index": ..., "probabilities": {...}, "novelty": {...},
+     "model_version": ...}   (a /predict answer with its path; "label" may be "unknown")
 
 A file that cannot be read or decoded gets `{"path": ..., "error": ...}` and the run goes on.
 The model comes from the service's settings (MODEL_DIR, AIP_STORAGE_URI, or the bundled one)
