@@ -171,7 +171,7 @@ def check_lines(lines: list[dict], expected_paths: list[str], version: str) -> N
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.jpg")
     assert "not a recognisable image" in bad[0]["error"]
     for line in good:
-        assert set(line) == {"path", "label", "index", "probabilities", "model_version"}
+        assert set(line) == {"path", "label", "index", "probabilities", "novelty", "model_version"}
         assert line["model_version"] == version
         assert abs(sum(line["probabilities"].values()) - 1) < 1e-4
     # The folder digit is the label: the bundled model gets nearly all of them.

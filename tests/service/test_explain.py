@@ -100,7 +100,8 @@ def test_tfserving_explain_shape(client: TestClient, test_photos) -> None:
     explanations = response.json()["explanations"]
     assert [e["classes"] for e in explanations] == [label for _, label in chosen]
     for explanation in explanations:
-        assert set(explanation) == {"classes", "probabilities", "heatmap"}
+        assert set(explanation) == {"classes", "probabilities", "unknown", "heatmap"}
+        assert explanation["unknown"] is False
         assert np.asarray(explanation["heatmap"]).shape == (8, 8)
 
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.imaging import CLASS_NAMES
+from service.model import UNKNOWN
 from tests.corpus import BAD_UPLOADS, ODD_BUT_VALID
 
 
@@ -46,7 +47,8 @@ def test_bad_upload_as_base64(client: TestClient, name: str) -> None:
 def test_odd_but_valid_images_are_classified(client: TestClient, name: str) -> None:
     response = client.post("/predict", files={"image": ("odd", ODD_BUT_VALID[name])})
     assert response.status_code == 200, response.text
-    assert response.json()["label"] in CLASS_NAMES
+    # None of them is a photo of a mug: "unknown" is as valid an answer as a mug.
+    assert response.json()["label"] in (*CLASS_NAMES, UNKNOWN)
 
 
 def test_fifty_megabyte_json_is_413(client: TestClient, good_photo: bytes) -> None:
