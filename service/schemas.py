@@ -18,7 +18,7 @@ EXAMPLE_UNKNOWN_PROBABILITIES = {"white": 0.41, "black": 0.12, "blue": 0.09, "tr
 
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
-    model_version: str | None = Field(examples=["20261130053924"])
+    model_version: str | None = Field(examples=["20261130082617"])
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
@@ -66,7 +66,7 @@ class Novelty(BaseModel):
     threshold: float | None = Field(
         description="above it the answer is `unknown`; null when that answer is turned off "
         "(UNKNOWN_THRESHOLD=off)",
-        examples=[0.2417],
+        examples=[0.3938],
     )
 
 
@@ -78,15 +78,15 @@ class Prediction(BaseModel):
                     "label": "black",
                     "index": 1,
                     "probabilities": EXAMPLE_PROBABILITIES,
-                    "novelty": {"score": 0.004, "threshold": 0.2417},
-                    "model_version": "20261130053924",
+                    "novelty": {"score": 0.004, "threshold": 0.3938},
+                    "model_version": "20261130082617",
                 },
                 {
                     "label": "unknown",
                     "index": None,
                     "probabilities": EXAMPLE_UNKNOWN_PROBABILITIES,
-                    "novelty": {"score": 1.1523, "threshold": 0.2417},
-                    "model_version": "20261130053924",
+                    "novelty": {"score": 1.1523, "threshold": 0.3938},
+                    "model_version": "20261130082617",
                 },
             ]
         }
@@ -107,7 +107,7 @@ class Prediction(BaseModel):
     novelty: Novelty | None = Field(
         None, description="the novelty score and the threshold in use (null: the model has none)"
     )
-    model_version: str = Field(examples=["20261130053924"])
+    model_version: str = Field(examples=["20261130082617"])
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:

@@ -36,8 +36,7 @@ def serving_model(model: keras.Model, temperature: float) -> keras.Model:
 
     (A class activation map of the last 4x4 features was tried as a third output for the
     heatmaps of /explain: each of those cells sees the whole photo, and it put a mug pasted
-    into the bottom-right corner there for 19% of the test photos. /explain occludes instead.
-    The bundled model exported before this still carries that `heatmap` output, unused.)"""
+    into the bottom-right corner there for 19% of the test photos. /explain occludes instead.)"""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     logits = model(inputs, training=False)
     scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
