@@ -43,7 +43,10 @@ health=$(curl -fs "http://127.0.0.1:$PORT/health") \
 echo "health: $health"
 
 echo "== predict"
-photo=$(ls "$DATA_DIR"/test/1black/*.jpg | head -n 1) || fail "no test photo under $DATA_DIR/test/1black"
+# The first photo by a glob, not `ls | head`: under pipefail, ls killed by SIGPIPE once head
+# has its line failed this step now and then (its listing outgrows one pipe write).
+first_photo() { local photos=("$DATA_DIR"/test/"$1"/*.jpg); [ -f "${photos[0]}" ] && echo "${photos[0]}"; }
+photo=$(first_photo 1black) || fail "no test photo under $DATA_DIR/test/1black"
 answer=$(curl -fs -F "image=@$photo" "http://127.0.0.1:$PORT/predict") || fail "/predict failed"
 echo "$photo -> $answer"
 label=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["label"])' "$answer")
@@ -94,7 +97,7 @@ for _ in $(seq 120); do
 done
 # A JSONL input of {"b64": ...} lines reaches the container as {"instances": [line, ...]}.
 body=$(python3 -c 'import base64, json, sys; print(json.dumps({"instances": [{"b64": base64.b64encode(open(p, "rb").read()).decode()} for p in sys.argv[1:]]}))' \
-  "$(ls "$DATA_DIR"/test/0white/*.jpg | head -n 1)" "$photo")
+  "$(first_photo 0white)" "$photo")
 answer=$(curl -fs -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$PORT$ROUTE") \
   || fail "the Vertex AI predict route failed: $(docker logs "$NAME-vertex" 2>&1 | tail -5)"
 echo "batch prediction request -> $answer"
