@@ -120,16 +120,17 @@ class MugClassifier:
 
     def postprocess(self, outputs: dict[str, np.ndarray]) -> list[Classification]:
         probabilities = outputs[PROBABILITIES]
-        novelty = outputs.get(NOVELTY, np.full(len(probabilities), np.nan))
+        # Models exported before the novelty score have no such output: no unknown answer.
+        scores = outputs[NOVELTY].tolist() if NOVELTY in outputs else [None] * len(probabilities)
         return [
             Classification(
                 top_index=int(index),
                 probabilities=tuple(float(p) for p in row),
-                novelty=None if np.isnan(score) else float(score),
+                novelty=score,
                 threshold=self.unknown_threshold,
             )
             for index, row, score in zip(
-                probabilities.argmax(axis=1), probabilities, novelty, strict=True
+                probabilities.argmax(axis=1), probabilities, scores, strict=True
             )
         ]
 
