@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from service.runtime import DEFAULT_MODEL_DIR, NOVELTY, PROBABILITIES, load_predictor
+from service.runtime import DEFAULT_MODEL_DIR, PROBABILITIES, load_predictor
 from training.cli import run_command
 from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
 from training.dataset import load_split
@@ -37,13 +37,12 @@ def main() -> None:
     metrics["model_version"] = predictor.metadata.model_version
     novelty = predictor.metadata.novelty
     if novelty is not None:
-        non_mugs = validation_non_mugs(data.images, seed=1)
         metrics["unknown"] = unknown_figures(
+            predictor,
             novelty["threshold"],
-            outputs[NOVELTY],
-            outputs[PROBABILITIES],
+            outputs,
             data.labels,
-            {name: predictor.output_batches(images)[NOVELTY] for name, images in non_mugs.items()},
+            validation_non_mugs(data.images, seed=1),
         )
     if args.corruptions:
         metrics["corruptions"] = evaluate_suite(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from service.runtime import NOVELTY, PROBABILITIES, Predictor
 from training.corruptions import SUITE, corrupt
 
 KEEP = 0.99  # of the held-out mug photos the threshold must keep
@@ -48,24 +49,28 @@ def fit_threshold(held_out_scores: np.ndarray, fitted_on: str) -> dict[str, Any]
 
 
 def unknown_figures(
+    predictor: Predictor,
     threshold: float,
-    scores: np.ndarray,
-    probabilities: np.ndarray,
+    outputs: dict[str, np.ndarray],
     labels: np.ndarray,
-    non_mug_scores: dict[str, np.ndarray],
+    non_mugs: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    """On mug photos: the share kept (not unknown) and kept with the right label; on non-mug
-    images: the share answered unknown, overall and by source."""
-    kept = scores <= threshold
-    by_source = {name: float((s > threshold).mean()) for name, s in non_mug_scores.items()}
-    every = np.concatenate(list(non_mug_scores.values()))
+    """On mug photos (`outputs`, the predictor's for them, and their `labels`): the share kept
+    (not unknown) and kept with the right label; on `non_mugs` (images by source): the share
+    `predictor` answers unknown, overall and by source."""
+    kept = outputs[NOVELTY] <= threshold
+    right = outputs[PROBABILITIES].argmax(1) == labels
+    scores = {name: predictor.output_batches(images)[NOVELTY] for name, images in non_mugs.items()}
+    every = np.concatenate(list(scores.values()))
     return {
         "threshold": round(threshold, 4),
         "kept": round(float(kept.mean()), 4),
-        "kept_correct": round(float((kept & (probabilities.argmax(1) == labels)).mean()), 4),
+        "kept_correct": round(float((kept & right).mean()), 4),
         "non_mug_unknown": round(float((every > threshold).mean()), 4),
-        "non_mug_unknown_by_source": {name: round(v, 4) for name, v in by_source.items()},
-        "non_mug_counts": {name: len(s) for name, s in non_mug_scores.items()},
+        "non_mug_unknown_by_source": {
+            name: round(float((s > threshold).mean()), 4) for name, s in scores.items()
+        },
+        "non_mug_counts": {name: len(s) for name, s in scores.items()},
     }
 
 

@@ -77,13 +77,12 @@ def train_and_export(
     probabilities = outputs[PROBABILITIES]
     evaluation = classification_metrics(eval_data.labels, probabilities)
     print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
-    validation = validation_non_mugs(held_out.images, config.seed)
     unknown = unknown_figures(
+        served,
         novelty["threshold"],
-        outputs[NOVELTY],
-        probabilities,
+        outputs,
         eval_data.labels,
-        {name: served.output_batches(images)[NOVELTY] for name, images in validation.items()},
+        validation_non_mugs(held_out.images, config.seed),
     )
     print(format_unknown(unknown))
     novelty |= {
