@@ -89,24 +89,30 @@ def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -
     np.testing.assert_array_equal(as_bytes["classes"].numpy(), probabilities.argmax(axis=1))
 
 
+def every_runtime_outputs(model_dir: Path, data_dir: Path) -> dict[str, dict]:
+    """The exported model's outputs for data_dir's test photos, by every signature of the
+    SavedModel and both LiteRT files."""
+    photos = load_split(data_dir / "test")
+    loaded = tf.saved_model.load(str(model_dir / "saved_model"))
+    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
+    return {
+        "serving_default": loaded.signatures["serving_default"](
+            images=tf.constant(photos.images, tf.float32)
+        ),
+        "serving_uint8": loaded.signatures["serving_uint8"](images=tf.constant(photos.images)),
+        "serving_bytes": loaded.signatures["serving_bytes"](bytes=encoded),
+        "litert": load_predictor(model_dir, precision="float").outputs(photos.images),
+        "litert-int8": load_predictor(model_dir, precision="int8").outputs(photos.images),
+    }
+
+
 def test_exported_model_applies_the_stored_temperature(
     one_epoch_model: Path, tiny_data_dir: Path
 ) -> None:
     """Every signature and LiteRT give softmax(logits / T) with the T in metadata.json."""
     temperature = ModelMetadata.read(one_epoch_model).calibration["temperature"]
     assert abs(temperature - 1) > 0.05  # a real correction, not a no-op
-    photos = load_split(tiny_data_dir / "test")
-    loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
-    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
-    outputs = {
-        "serving_default": loaded.signatures["serving_default"](
-            images=tf.constant(photos.images, tf.float32)
-        ),
-        "serving_uint8": loaded.signatures["serving_uint8"](images=tf.constant(photos.images)),
-        "serving_bytes": loaded.signatures["serving_bytes"](bytes=encoded),
-        "litert": load_predictor(one_epoch_model, precision="float").outputs(photos.images),
-        "litert-int8": load_predictor(one_epoch_model, precision="int8").outputs(photos.images),
-    }
+    outputs = every_runtime_outputs(one_epoch_model, tiny_data_dir)
     for name, output in outputs.items():
         logits, probabilities = np.asarray(output["logits"]), np.asarray(output["probabilities"])
         np.testing.assert_allclose(
@@ -119,17 +125,7 @@ def test_every_runtime_computes_the_same_novelty_score(
     one_epoch_model: Path, tiny_data_dir: Path
 ) -> None:
     """The score is part of the graph: -log of the top softmax of the logits, everywhere."""
-    photos = load_split(tiny_data_dir / "test")
-    loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
-    encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
-    outputs = {
-        "serving_default": loaded.signatures["serving_default"](
-            images=tf.constant(photos.images, tf.float32)
-        ),
-        "serving_bytes": loaded.signatures["serving_bytes"](bytes=encoded),
-        "litert": load_predictor(one_epoch_model, precision="float").outputs(photos.images),
-        "litert-int8": load_predictor(one_epoch_model, precision="int8").outputs(photos.images),
-    }
+    outputs = every_runtime_outputs(one_epoch_model, tiny_data_dir)
     for name, output in outputs.items():
         logits, novelty = np.asarray(output["logits"]), np.asarray(output["novelty"])
         expected = -np.log(softmax(logits).max(axis=1))
