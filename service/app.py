@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from service.admission import AdmissionMiddleware
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.inference import InferencePipeline
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
+    # Outermost of all: a refusal under overload must cost as little as possible.
+    app.add_middleware(AdmissionMiddleware, state=app.state, metrics=metrics)
     install_error_handlers(app)
     routers = (
         health.router,

@@ -31,12 +31,10 @@ async def get_ready_model(request: Request) -> MugClassifier:
 
 
 async def get_pipeline(request: Request) -> InferencePipeline:
-    """The running pipeline; like the model, 503 until the model is ready, and 503 at once,
-    before the body is read, when the pipeline is overloaded."""
+    """The running pipeline; like the model, 503 until the model is ready. (Overload is
+    refused before the request gets here: `service.admission`.)"""
     _ready_model(request)
-    pipeline: InferencePipeline = request.app.state.pipeline
-    pipeline.check_admission()
-    return pipeline
+    return request.app.state.pipeline
 
 
 def _ready_model(request: Request) -> MugClassifier:

@@ -39,3 +39,23 @@ def test_overload_is_refused_with_503_and_retry_after(model_dir: Path, test_phot
         # The queue cleared: the next request is answered.
         after = httpx2.post(f"{url}/predict", files=[("images", p) for p in photos])
         assert after.status_code == 200
+
+
+def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None:
+    """While the pipeline is full, a POST is refused without being parsed (a malformed body
+    gets 503, not 400), and the other routes still answer."""
+    pipeline = client.app.state.pipeline
+    garbage = {"content": b"not multipart", "headers": {"content-type": "multipart/form-data"}}
+    assert client.post("/predict", **garbage).status_code == 400
+    pipeline.requests += client.app.state.settings.max_waiting_images  # as if that many ran
+    try:
+        refused = client.post("/predict", **garbage)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["error"] == "overloaded"
+        assert client.post("/explain", **garbage).status_code == 503
+        assert client.get("/health").status_code == 200
+        assert 'mugs_rejected_requests_total{reason="overloaded"}' in client.get("/metrics").text
+    finally:
+        pipeline.requests -= client.app.state.settings.max_waiting_images
+    assert client.post("/predict", **garbage).status_code == 400
