@@ -9,9 +9,10 @@ in this process: the model alone (batch 64 of decoded images: the ceiling), deco
 loopback port (or uses --url), times process start to first answer, and loads it with `wrk`
 (a C load generator that costs the server little CPU, unlike a Python client): 1 and 64
 connections sending single-image multipart requests, 1 to /explain, 8 sending 32-image
-requests, then 1,500 connections (overload: what is answered 200, what is shed with 503,
-latency, memory). Needs `wrk` on the PATH (Debian: `apt-get install wrk`). Loopback only,
-about 45 seconds a setup.
+requests, then 1,500 connections twice (overload: what is answered 200, what is shed with
+503, any other status, latency, memory), first with clients that send again at once, as wrk
+does, then with clients that wait as long as Retry-After says. Needs `wrk` on the PATH
+(Debian: `apt-get install wrk`). Loopback only, about 50 seconds a setup.
 """
 
 from __future__ import annotations
