@@ -1,6 +1,7 @@
 """A fixed, seeded suite of photo conditions people upload in: other light, low contrast,
-blur, a phone's upscaled and recompressed photo, sensor noise, heavy JPEG, a tilted camera
-and colour casts. Each condition has two severities; the second is the harsher.
+blur, a phone's upscaled and recompressed photo, sensor noise, heavy JPEG, a tilted camera,
+colour casts and a camera farther away. Each condition has two severities; the second is
+the harsher.
 
 Every condition turns a 64x64 uint8 photo into another one. Those that go through an encoded
 file (the phone upload, JPEG) come back through `service.imaging.decode_image`, exactly as an
@@ -100,6 +101,15 @@ def _rotate(image: np.ndarray, degrees: float, rng: np.random.Generator) -> np.n
     return np.asarray(rotated.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC, box))
 
 
+def _farther(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+    """A camera `factor` times farther away: the mug `factor` times smaller in the frame,
+    the table around it extended from the photo's edges (one mug, not mirrored copies)."""
+    pad = round(IMAGE_SIZE * (factor - 1) / 2)
+    wider = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    small = Image.fromarray(wider).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(small)
+
+
 def _cast(gains: tuple[float, float, float]) -> Corrupt:
     def apply(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
         """Per-channel gains in linear light: a light source of another colour."""
@@ -125,6 +135,7 @@ SUITE: tuple[Condition, ...] = (
     Condition("rotation", "{} degrees", (10, 20), _rotate),
     Condition("warm_cast", "red +{0:.0%}, blue -{0:.0%}", (0.15, 0.3), _cast((1, 0, -1))),
     Condition("cool_cast", "red -{0:.0%}, blue +{0:.0%}", (0.15, 0.3), _cast((-1, 0, 1))),
+    Condition("farther", "{}x the distance", (1.5, 2.0), _farther),
 )
 SEVERITIES = (1, 2)
 

@@ -21,7 +21,7 @@ def test_the_suite_has_the_conditions_people_upload_in() -> None:
     names = {c.name for c in SUITE}
     assert names >= {
         "under_exposure", "over_exposure", "low_contrast", "gaussian_blur", "phone_upload",
-        "sensor_noise", "jpeg", "rotation", "warm_cast", "cool_cast",
+        "sensor_noise", "jpeg", "rotation", "warm_cast", "cool_cast", "farther",
     }  # fmt: skip
     assert all(len(c.levels) == len(SEVERITIES) == 2 for c in SUITE)
 
