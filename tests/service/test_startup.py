@@ -55,7 +55,9 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     shutil.copy(model_dir / "metadata.json", metadata_only)
     corrupt = root / "corrupt"
     shutil.copytree(model_dir, corrupt)
-    (corrupt / "model.tflite").write_bytes(b"not a flatbuffer" * 100)
+    # Both LiteRT files: MODEL_PRECISION=auto serves whichever the parity check chose.
+    for name in ("model.tflite", "model_int8.tflite"):
+        (corrupt / name).write_bytes(b"not a flatbuffer" * 100)
     wrong_classes = root / "wrong-classes"
     shutil.copytree(model_dir, wrong_classes)
     metadata = json.loads((model_dir / "metadata.json").read_text())
@@ -63,7 +65,9 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     (wrong_classes / "metadata.json").write_text(json.dumps(metadata))
     wrong_shape = root / "wrong-shape"
     shutil.copytree(model_dir, wrong_shape)
-    (wrong_shape / "model.tflite").write_bytes(three_class_litert_model())
+    three_classes = three_class_litert_model()
+    for name in ("model.tflite", "model_int8.tflite"):
+        (wrong_shape / name).write_bytes(three_classes)
     return {
         "missing": (root / "nowhere", "model folder not found"),
         "empty": (empty, "metadata file not found"),
