@@ -82,11 +82,13 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         0.0, ge=0, description="longest a request waits in the batch queue for company"
     )
-    # Sized by measurement (`python -m service.bench`, 1,500 connections on 2 CPUs): 150,
-    # 300 and 600 kept 0.74, 0.73 and 0.77 of the 64-client rate answered 200 when clients
-    # honour Retry-After, with p99 1.1, 1.2 and 2.2 s; 1,000 queued for 6 to 7 s.
+    # Sized by measurement (`python -m service.bench`, 1,500 connections on 2 CPUs, clients
+    # that honour Retry-After): 150, 300 and 600 kept 0.74, 0.73 and 0.77 of the 64-client
+    # rate answered 200, p99 1.1, 1.2 and 2.2 s; 1,000 queued for 6 to 7 s. 600 is about a
+    # second of 32-image requests (577-770 images/s): with 300, eight clients sending 32
+    # images each right after other traffic were refused.
     max_waiting_images: int = Field(
-        300,
+        600,
         ge=1,
         description="images (or requests, before their images are counted) admitted and not "
         "yet answered before new requests get 503 with Retry-After: under a second's work",
