@@ -12,32 +12,20 @@ rate answered 200 with the refusal in a dependency (MAX_WAITING_IMAGES 150 to 40
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.errors import error_response
 from service.inference import OverloadedError
 from service.observability import Metrics
 
-_BODY = json.dumps(
-    {
-        "error": OverloadedError.code,
-        "detail": "more images are waiting for the model than it clears in about a second; "
-        "retry in a second",
-    }
-).encode()
-_HEADERS = OverloadedError.headers
-_START = {
-    "type": "http.response.start",
-    "status": OverloadedError.status_code,
-    "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(_BODY)).encode()),
-        *((name.lower().encode(), value.encode()) for name, value in _HEADERS.items()),
-    ],
-}
-_BODY_MESSAGE = {"type": "http.response.body", "body": _BODY}
+# Built once and sent as is: the same JSON error body and Retry-After as any other refusal.
+_REFUSAL = error_response(
+    OverloadedError.status_code,
+    OverloadedError.code,
+    "more images are waiting for the model than it clears in about a second; retry in a second",
+    headers=OverloadedError.headers,
+)
 
 
 class AdmissionMiddleware:
@@ -55,8 +43,7 @@ class AdmissionMiddleware:
             if pipeline is not None:
                 if pipeline.overloaded:
                     self.refused.inc()
-                    await send(_START)
-                    await send(_BODY_MESSAGE)
+                    await _REFUSAL(scope, receive, send)
                     return
                 pipeline.requests += 1
                 try:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx2
 
 from service.bench import free_port
+from service.runtime import TFLITE_FILE, TFLITE_INT8_FILE
 from tests.conftest import start_service
 
 
@@ -56,7 +57,7 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     corrupt = root / "corrupt"
     shutil.copytree(model_dir, corrupt)
     # Both LiteRT files: MODEL_PRECISION=auto serves whichever the parity check chose.
-    for name in ("model.tflite", "model_int8.tflite"):
+    for name in (TFLITE_FILE, TFLITE_INT8_FILE):
         (corrupt / name).write_bytes(b"not a flatbuffer" * 100)
     wrong_classes = root / "wrong-classes"
     shutil.copytree(model_dir, wrong_classes)
@@ -66,7 +67,7 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     wrong_shape = root / "wrong-shape"
     shutil.copytree(model_dir, wrong_shape)
     three_classes = three_class_litert_model()
-    for name in ("model.tflite", "model_int8.tflite"):
+    for name in (TFLITE_FILE, TFLITE_INT8_FILE):
         (wrong_shape / name).write_bytes(three_classes)
     return {
         "missing": (root / "nowhere", "model folder not found"),
