@@ -75,7 +75,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
 def fit_image(image: Image.Image) -> np.ndarray:
     """A decoded image of any mode and size -> uint8 [64, 64, 3]: RGB, centre-cropped to a
     square (no distortion), resized. Every model input, served or trained on, passes here."""
-    image = ImageOps.fit(_to_rgb(image), (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    image = _to_rgb(image)
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE):  # the same size would be an exact copy
+        image = ImageOps.fit(image, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -68,6 +68,13 @@ async def read_multipart(request: Request, max_images: int) -> tuple[list[Upload
         raise MalformedBodyError(f"malformed multipart body ({error.detail})", "body") from error
     except ValueError as error:  # python-multipart's own parse errors
         raise MalformedBodyError(f"malformed multipart body ({error})", "body") from error
+    try:
+        return await _form_uploads(form, max_images)
+    finally:
+        await form.close()  # each part's temporary file, now rather than when collected
+
+
+async def _form_uploads(form: FormData, max_images: int) -> tuple[list[Upload], bool]:
     single = form.getlist("image")
     many = form.getlist("images")
     if single and many:
