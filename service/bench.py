@@ -355,14 +355,23 @@ def main() -> None:
         help=f"what to compare, side by side (default: {', '.join(DEFAULT_SETUPS)})",
     )
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument(
+        "--baseline-model",
+        type=Path,
+        help="the model folder the baseline setup serves (default: --model-dir); e.g. an "
+        "earlier release's, to compare with the service as it was",
+    )
     parser.add_argument("--url", help="benchmark a running service instead of starting one")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk not found; install it (Debian: apt-get install wrk)")
     names = args.setup or list(DEFAULT_SETUPS)
+    model_dirs = {name: args.model_dir for name in names}
+    if args.baseline_model is not None:
+        model_dirs["baseline"] = args.baseline_model
     results = {
-        name: bench_setup(SETUPS[name], args.model_dir, args.url, args.seconds) for name in names
+        name: bench_setup(SETUPS[name], model_dirs[name], args.url, args.seconds) for name in names
     }
     print(table(results))
     if args.json:
