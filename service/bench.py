@@ -3,7 +3,9 @@ this machine, against the ceiling the model and decoding set, for several setups
 in one run (the machine's speed drifts by up to 2x from hour to hour: compare within a run).
 
 The setups (SETUPS): `baseline` (float LiteRT, one process: the service before the quantised
-model), `int8` (the quantised model), `int8-2-workers` (WORKERS=2) and `tensorflow`. For each,
+model; `--baseline-model` gives it that time's model too), `float`, `int8` (the quantised
+model), `2-workers` (WORKERS=2, the precision `auto` picks), `int8-2-workers` and
+`tensorflow`. For each,
 in this process: the model alone (batch 64 of decoded images: the ceiling), decoding one
 64x64 JPEG, and `service.batch` over 3,000 JPEG files on disk. Then it starts the service on a
 loopback port (or uses --url), times process start to first answer, and loads it with `wrk`
@@ -43,14 +45,17 @@ from service.runtime import DEFAULT_MODEL_DIR, load_predictor
 
 BOUNDARY = "benchboundary"
 # What is compared side by side in one run: settings each server is started with. "baseline"
-# is the service as it was before the quantised model (float LiteRT, one process).
+# is the service as it was before the quantised model (float LiteRT, one process); with
+# --baseline-model, also with the model of that time.
 SETUPS: dict[str, dict[str, Any]] = {
     "baseline": {"model_runtime": "litert", "model_precision": "float"},
+    "float": {"model_runtime": "litert", "model_precision": "float"},
     "int8": {"model_runtime": "litert", "model_precision": "int8"},
+    "2-workers": {"model_runtime": "litert", "model_precision": "auto", "workers": 2},
     "int8-2-workers": {"model_runtime": "litert", "model_precision": "int8", "workers": 2},
     "tensorflow": {"model_runtime": "tensorflow", "model_precision": "float"},
 }
-DEFAULT_SETUPS = ("baseline", "int8", "int8-2-workers")
+DEFAULT_SETUPS = ("baseline", "float", "int8", "2-workers")
 OVERLOAD_CONNECTIONS = 1500
 _LUA = """
 local f = io.open("{body}", "rb")
