@@ -1,5 +1,6 @@
 """Load shedding at the door: while more images wait for the model than MAX_WAITING_IMAGES
-allows, every POST (the prediction routes) is answered 503 with Retry-After before FastAPI
+allows, or more requests are in progress than MAX_ACTIVE_REQUESTS, every POST (the
+prediction routes) is answered 503 with Retry-After before FastAPI
 sees it: no routing, no dependencies, no body read, no log line (the refusals are counted in
 /metrics). A request that passes is checked again with its real image count once its body is
 read (`InferencePipeline.classify`).
@@ -23,7 +24,7 @@ from service.observability import Metrics
 _REFUSAL = error_response(
     OverloadedError.status_code,
     OverloadedError.code,
-    "more images are waiting for the model than it clears in about a second; retry in a second",
+    "the service is at capacity (requests in progress or images waiting); retry in a second",
     headers=OverloadedError.headers,
 )
 

@@ -289,6 +289,7 @@ def bench_setup(
             single_file.write_bytes(single)
             batch_file.write_bytes(batch32)
             wrk(url, single_file, 64, 2)  # warm-up
+            settle(url, single, 1.0)
             one = wrk(url, single_file, 1, seconds)
             explained = wrk(url, single_file, 1, seconds, path="/explain")
             many = wrk(url, single_file, 64, seconds)
@@ -378,6 +379,12 @@ def main() -> None:
     results = {
         name: bench_setup(SETUPS[name], model_dirs[name], args.url, args.seconds) for name in names
     }
+    if "baseline" in results:  # the measure: images/s at 64 clients, x the baseline
+        base = results["baseline"]["service_images_per_s_64_clients"]
+        for result in results.values():
+            result["64_clients_vs_baseline"] = round(
+                result["service_images_per_s_64_clients"] / base, 2
+            )
     print(table(results))
     if args.json:
         by_metric = {

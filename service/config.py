@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         description="images (or requests, before their images are counted) admitted and not "
         "yet answered before new requests get 503 with Retry-After: under a second's work",
     )
+    # Sized by measurement (1,500 connections honouring Retry-After, one process, the
+    # half-width model): the event loop, not the model, saturates first, at about 64
+    # single-image requests in flight (the 64-client rate is the most it answers); letting in
+    # more only adds waiting. 64: 0.85-0.86 of the 64-client rate answered 200, p99 0.27-2.8 s;
+    # 96 and 128: p99 0.4-6.3 s; 600 (no bound but MAX_WAITING_IMAGES): 0.7-0.8, p99 4.1 s.
+    max_active_requests: int = Field(
+        64,
+        ge=1,
+        description="HTTP requests let in and not yet answered before new ones get 503 with "
+        "Retry-After: past what the event loop answers in well under a second",
+    )
     unknown_threshold: float | Literal["off"] | None = Field(
         None,
         description="novelty score above which the answer is `unknown` (default: the "

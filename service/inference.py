@@ -58,16 +58,17 @@ class InferencePipeline:
         self._decoders = anyio.CapacityLimiter(settings.decode_threads)
         self._timeout_s = settings.request_timeout_s
         self._max_waiting = settings.max_waiting_images
+        self._max_requests = min(settings.max_active_requests, settings.max_waiting_images)
         self.waiting = 0  # images admitted and not yet answered
-        # HTTP requests let in by `service.admission` and not yet answered: each counts as
-        # (at least) one image from the moment it is let in, before its body is read.
+        # HTTP requests let in by `service.admission` and not yet answered: each will be at
+        # least one image, counted from the moment it is let in, before its body is read.
         self.requests = 0
 
     @property
     def overloaded(self) -> bool:
         """No request of even one image would be admitted now (`service.admission` refuses
         it at the door)."""
-        return max(self.waiting, self.requests) >= self._max_waiting
+        return self.waiting >= self._max_waiting or self.requests >= self._max_requests
 
     def check_admission(self, images: int) -> None:
         """Refuse with OverloadedError when `images` more would exceed MAX_WAITING_IMAGES. A

@@ -1,6 +1,7 @@
-"""Overload is shed, not queued: with more images waiting than MAX_WAITING_IMAGES, new
-requests get 503 with Retry-After at once, the refusals are counted, and the service
-answers normally again as soon as the queue clears."""
+"""Overload is shed, not queued: with more images waiting than MAX_WAITING_IMAGES, or more
+requests in progress than MAX_ACTIVE_REQUESTS, new requests get 503 with Retry-After at
+once, the refusals are counted, and the service answers normally again as soon as the queue
+clears."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests.conftest import running_service
 
@@ -21,9 +23,17 @@ async def _burst(url: str, photos: list[bytes], requests: int) -> list[httpx2.Re
         )
 
 
-def test_overload_is_refused_with_503_and_retry_after(model_dir: Path, test_photos) -> None:
+@pytest.mark.parametrize(
+    "bound",
+    [{"MAX_WAITING_IMAGES": "16"}, {"MAX_ACTIVE_REQUESTS": "2"}],
+    ids=lambda bound: next(iter(bound)),
+)
+def test_overload_is_refused_with_503_and_retry_after(
+    model_dir: Path, test_photos, bound: dict[str, str]
+) -> None:
+    """Past either bound: too many images waiting, or too many requests in progress."""
     photos = [photo.read_bytes() for photo, _ in test_photos[::63][:8]]
-    with running_service(MODEL_DIR=str(model_dir), MAX_WAITING_IMAGES="16") as (url, _):
+    with running_service(MODEL_DIR=str(model_dir), **bound) as (url, _):
         responses = asyncio.run(_burst(url, photos, 60))
         statuses = [r.status_code for r in responses]
         assert set(statuses) == {200, 503}, statuses
@@ -47,7 +57,7 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
     pipeline = client.app.state.pipeline
     garbage = {"content": b"not multipart", "headers": {"content-type": "multipart/form-data"}}
     assert client.post("/predict", **garbage).status_code == 400
-    pipeline.requests += client.app.state.settings.max_waiting_images  # as if that many ran
+    pipeline.requests += client.app.state.settings.max_active_requests  # as if that many ran
     try:
         refused = client.post("/predict", **garbage)
         assert refused.status_code == 503
@@ -57,5 +67,5 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
         assert client.get("/health").status_code == 200
         assert 'mugs_rejected_requests_total{reason="overloaded"}' in client.get("/metrics").text
     finally:
-        pipeline.requests -= client.app.state.settings.max_waiting_images
+        pipeline.requests -= client.app.state.settings.max_active_requests
     assert client.post("/predict", **garbage).status_code == 400
