@@ -1,9 +1,9 @@
 """Load shedding at the door: while more images wait for the model than MAX_WAITING_IMAGES
 allows, or more requests are in progress than MAX_ACTIVE_REQUESTS, every POST (the
-prediction routes) is answered 503 with Retry-After before FastAPI
-sees it: no routing, no dependencies, no body read, no log line (the refusals are counted in
-/metrics). A request that passes is checked again with its real image count once its body is
-read (`InferencePipeline.classify`).
+prediction routes) is answered 503 with Retry-After before FastAPI sees it: no routing, no
+dependencies, no body read, no log line (the refusals are counted in /metrics). A request
+that passes is checked again with its real image count once its body is read
+(`InferencePipeline.classify`).
 
 Why here and not in a route dependency, as at first: under a flood most requests are
 refusals, and a refusal that costs a whole FastAPI request takes the event loop away from the
