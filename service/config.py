@@ -93,11 +93,12 @@ class Settings(BaseSettings):
         description="images (or requests, before their images are counted) admitted and not "
         "yet answered before new requests get 503 with Retry-After: under a second's work",
     )
-    # Sized by measurement (1,500 connections honouring Retry-After, one process, the
-    # half-width model): the event loop, not the model, saturates first, at about 64
-    # single-image requests in flight (the 64-client rate is the most it answers); letting in
-    # more only adds waiting. 64: 0.85-0.86 of the 64-client rate answered 200, p99 0.27-2.8 s;
-    # 96 and 128: p99 0.4-6.3 s; 600 (no bound but MAX_WAITING_IMAGES): 0.7-0.8, p99 4.1 s.
+    # Sized by measurement (1,500 connections honouring Retry-After, one process): 64 is about
+    # where the service answers the most (the 64-client rate); letting in more only adds
+    # waiting. With a half-width model, whose event loop saturates first, 64 gave 0.85-0.86 of
+    # the 64-client rate answered 200 (p99 0.27-2.8 s), 96 and 128 p99 0.4-6.3 s; below 64 the
+    # 64-client load itself is refused. With the bundled model: p99 0.53 s, against 2.5-3.4 s
+    # with only MAX_WAITING_IMAGES.
     max_active_requests: int = Field(
         64,
         ge=1,
