@@ -143,11 +143,10 @@ async def _busy_round(url: str, process: subprocess.Popen, photos: list[bytes]) 
 def test_busy_server_loses_no_request_on_sigterm(model_dir: Path, test_photos) -> None:
     photos = [p.read_bytes() for p, _ in test_photos[::16][:32]]  # 32 images a request
     for round_number in range(ROUNDS):
-        # Admission is not under test here: room for the 1,600 images of the 50 requests.
-        with running_service(MODEL_DIR=str(model_dir), MAX_WAITING_IMAGES="4000") as (
-            url,
-            process,
-        ):
+        # Admission is not under test here: room for the 1,600 images of the 50 requests,
+        # and for them and the 16 load clients in progress at once.
+        bounds = {"MAX_WAITING_IMAGES": "4000", "MAX_ACTIVE_REQUESTS": "1000"}
+        with running_service(MODEL_DIR=str(model_dir), **bounds) as (url, process):
             answers = asyncio.run(_busy_round(url, process, photos))
             process.wait(timeout=15)
         answered = [a for a in answers if a.startswith(b"HTTP/1.1 200")]
