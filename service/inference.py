@@ -30,8 +30,9 @@ class RequestTimeoutError(RequestError):
 
 
 class OverloadedError(RequestError):
-    """More images are waiting than the model clears in about a second: refused at once,
-    so the client can retry elsewhere, instead of queued for seconds."""
+    """More images are waiting than the model clears in about a second, or more requests
+    are in progress than the event loop answers at its fastest: refused at once, so the
+    client can retry elsewhere, instead of queued for seconds."""
 
     status_code = 503
     code = "overloaded"
