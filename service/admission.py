@@ -13,20 +13,28 @@ rate answered 200 with the refusal in a dependency (MAX_WAITING_IMAGES 150 to 40
 
 from __future__ import annotations
 
+import functools
+
 from starlette.datastructures import State
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import error_response
 from service.inference import OverloadedError
 from service.observability import Metrics
 
-# Built once and sent as is: the same JSON error body and Retry-After as any other refusal.
-_REFUSAL = error_response(
-    OverloadedError.status_code,
-    OverloadedError.code,
-    "the service is at capacity (requests in progress or images waiting); retry in a second",
-    headers=OverloadedError.headers,
-)
+
+@functools.cache
+def _refusal(retry_after_s: int) -> Response:
+    """Built once per Retry-After value and sent as is: the same JSON error body as any other
+    refusal."""
+    return error_response(
+        OverloadedError.status_code,
+        OverloadedError.code,
+        "the service is at capacity (requests in progress or images waiting); retry after "
+        "the seconds Retry-After says",
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
 class AdmissionMiddleware:
@@ -44,12 +52,13 @@ class AdmissionMiddleware:
             if pipeline is not None:
                 if pipeline.overloaded:
                     self.refused.inc()
-                    await _REFUSAL(scope, receive, send)
+                    await _refusal(pipeline.retry_advice.refused())(scope, receive, send)
                     return
                 pipeline.requests += 1
                 try:
                     await self.app(scope, receive, send)
                 finally:
                     pipeline.requests -= 1
+                    pipeline.retry_advice.answered()
                 return
         await self.app(scope, receive, send)

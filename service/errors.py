@@ -30,12 +30,14 @@ class RequestError(Exception):
 
     status_code = 422
     code = "invalid_request"
-    headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, detail: str, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.headers = headers or {}
 
 
 class MalformedBodyError(RequestError):

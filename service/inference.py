@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import ClassVar
 
 import anyio
 import numpy as np
 
+from service.backoff import RetryAdvice
 from service.batching import BatchObserver, MicroBatcher
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
@@ -32,11 +32,14 @@ class RequestTimeoutError(RequestError):
 class OverloadedError(RequestError):
     """More images are waiting than the model clears in about a second, or more requests
     are in progress than the event loop answers at its fastest: refused at once, so the
-    client can retry elsewhere, instead of queued for seconds."""
+    client can retry elsewhere, instead of queued for seconds. Retry-After says how long to
+    wait (`service.backoff`)."""
 
     status_code = 503
     code = "overloaded"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
 class InferencePipeline:
@@ -60,6 +63,7 @@ class InferencePipeline:
         self._timeout_s = settings.request_timeout_s
         self._max_waiting = settings.max_waiting_images
         self._max_requests = min(settings.max_active_requests, settings.max_waiting_images)
+        self.retry_advice = RetryAdvice()  # every overload refusal's Retry-After
         self.waiting = 0  # images admitted and not yet answered
         # HTTP requests let in by `service.admission` and not yet answered: each will be at
         # least one image, counted from the moment it is let in, before its body is read.
@@ -76,7 +80,9 @@ class InferencePipeline:
         request is always admitted when nothing waits, however many images it carries."""
         if self.waiting and self.waiting + images > self._max_waiting:
             raise OverloadedError(
-                f"{self.waiting} images are already waiting for the model; retry in a second"
+                f"{self.waiting} images are already waiting for the model; retry after the "
+                "seconds Retry-After says",
+                self.retry_advice.refused(),
             )
 
     async def start(self) -> None:
