@@ -7,14 +7,16 @@ model; `--baseline-model` gives it that time's model too), `float`, `int8` (the 
 model), `2-workers` (WORKERS=2, the precision `auto` picks), `int8-2-workers` and
 `tensorflow`. For each,
 in this process: the model alone (batch 64 of decoded images: the ceiling), decoding one
-64x64 JPEG, and `service.batch` over 3,000 JPEG files on disk. Then it starts the service on a
-loopback port (or uses --url), times process start to first answer, and loads it with `wrk`
-(a C load generator that costs the server little CPU, unlike a Python client): 1 and 64
-connections sending single-image multipart requests, 1 to /explain, 8 sending 32-image
-requests, then 1,500 connections twice (overload: what is answered 200, what is shed with
-503, any other status, latency, memory), first with clients that send again at once, as wrk
-does, then with clients that wait as long as Retry-After says. Needs `wrk` on the PATH
-(Debian: `apt-get install wrk`). Loopback only, about 50 seconds a setup.
+64x64 JPEG, and `service.batch` over 3,000 JPEG files on disk. Then it starts every setup's
+service on a loopback port (or uses --url), timing process start to first answer, and loads
+them with `wrk` (a C load generator that costs the server little CPU, unlike a Python
+client): 1 and 64 connections sending single-image multipart requests, the setups taking
+turns for --rounds rounds (medians reported, with ratios to the baseline); then each on its
+own: 1 connection to /explain, 8 sending 32-image requests, and 1,500 connections twice
+(overload: what is answered 200, what is shed with 503, any other status, latency, memory),
+first with clients that wait as long as Retry-After says, then with clients that send again
+at once, as wrk does. Needs `wrk` on the PATH (Debian: `apt-get install wrk`). Loopback
+only, about a minute a setup.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -259,15 +263,12 @@ def _latency_ms(output: str, percentile: str) -> float:
     return round(float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit], 2)
 
 
-def bench_setup(
-    setup: dict[str, Any], model_dir: Path, url: str | None, seconds: int
-) -> dict[str, Any]:
-    """Every figure for one setup (SETUPS), its server started and stopped here."""
-    settings = Settings(model_dir=model_dir, **setup)
-    jpeg = sample_jpeg()
+def model_figures(settings: Settings) -> dict[str, Any]:
+    """In this process, with nothing else running: the model alone, decoding, the ceiling
+    they set, and the batch command against it."""
     result: dict[str, Any] = {
         "raw_images_per_s": round(raw_images_per_s(settings), 1),
-        "decode_us_per_image": round(decode_us_per_image(jpeg), 1),
+        "decode_us_per_image": round(decode_us_per_image(sample_jpeg()), 1),
     }
     result["ceiling_images_per_s"] = round(
         1 / (1 / result["raw_images_per_s"] + result["decode_us_per_image"] * 1e-6), 1
@@ -276,70 +277,128 @@ def bench_setup(
     result["batch_command_fraction_of_ceiling"] = round(
         result["batch_command_images_per_s"] / result["ceiling_images_per_s"], 2
     )
-    single, batch32 = multipart("image", [jpeg]), multipart("images", [jpeg] * 32)
-    process = None
-    if url is None:
-        runtime = setup["model_runtime"]
-        extra = {k: v for k, v in setup.items() if k != "model_runtime"}
-        process, url, cold_start = start_server(model_dir, runtime, single, **extra)
-        result["cold_start_s"] = round(cold_start, 2)
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            single_file, batch_file = Path(folder, "single"), Path(folder, "batch")
-            single_file.write_bytes(single)
-            batch_file.write_bytes(batch32)
-            wrk(url, single_file, 64, 2)  # warm-up
-            settle(url, single, 1.0)
-            one = wrk(url, single_file, 1, seconds)
-            explained = wrk(url, single_file, 1, seconds, path="/explain")
-            many = wrk(url, single_file, 64, seconds)
-            settle(url, single, 1.0)  # wrk leaves its last requests in flight
-            batched = wrk(url, batch_file, 8, seconds)
-            if process is not None:
-                result["rss_mb"] = round(rss_mb(process.pid), 1)
-            floods = {}
-            for kind in ("backoff", "flood"):
-                floods[kind] = wrk(url, single_file, OVERLOAD_CONNECTIONS, seconds, overload=kind)
-                settle(url, single)  # what the closed connections left queued is answered
-        result |= {
-            "service_images_per_s_1_client": round(one["requests_per_s"], 1),
-            "service_images_per_s_64_clients": round(many["requests_per_s"], 1),
-            "service_images_per_s_batch32": round(batched["requests_per_s"] * 32, 1),
-            # One explanation's time in predictions' time (the budget is 10).
-            "explain_cost_in_predictions": round(
-                one["requests_per_s"] / explained["requests_per_s"], 2
-            ),
-            "p50_ms_1_client": one["p50_ms"],
-            "p99_ms_1_client": one["p99_ms"],
-            "p50_ms_64_clients": many["p50_ms"],
-            "p99_ms_64_clients": many["p99_ms"],
+    return result
+
+
+def side_by_side(
+    urls: dict[str, str], bodies: dict[str, Path], seconds: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """1 and 64 clients sending single images to every server in turn, `rounds` times: the
+    setups take turns, so a drift in the machine's speed weighs on all of them alike. The
+    median round of each figure."""
+    runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, url in urls.items():
+            one = wrk(url, bodies["single"], 1, seconds)
+            many = wrk(url, bodies["single"], 64, seconds)
+            settle(url, bodies["single"].read_bytes(), 1.0)  # wrk leaves requests in flight
+            runs[name].append((one, many))
+    return {
+        name: {
+            "service_images_per_s_1_client": _median(one["requests_per_s"] for one, _ in pairs),
+            "service_images_per_s_64_clients": _median(m["requests_per_s"] for _, m in pairs),
+            "p50_ms_1_client": _median(one["p50_ms"] for one, _ in pairs),
+            "p99_ms_1_client": _median(one["p99_ms"] for one, _ in pairs),
+            "p50_ms_64_clients": _median(many["p50_ms"] for _, many in pairs),
+            "p99_ms_64_clients": _median(many["p99_ms"] for _, many in pairs),
         }
-        result["fraction_of_ceiling_64_clients"] = round(
-            result["service_images_per_s_64_clients"] / result["ceiling_images_per_s"], 2
-        )
-        for kind, flood in floods.items():  # "flood": clients that retry at once
-            prefix = "overload" if kind == "flood" else "overload_backoff"
-            others = {s: n for s, n in flood["statuses"].items() if s not in (200, 503)}
-            result |= {
-                f"{prefix}_200_per_s": round(flood["ok_per_s"], 1),
-                f"{prefix}_200_vs_64_clients": round(
-                    flood["ok_per_s"] / result["service_images_per_s_64_clients"], 2
-                ),
-                f"{prefix}_503_share": round(
-                    flood["statuses"].get(503, 0) / max(1, sum(flood["statuses"].values())), 3
-                ),
-                f"{prefix}_other_statuses": sum(others.values()),
-                f"{prefix}_socket_errors": flood["socket_errors"],
-                f"{prefix}_p50_ms": flood["p50_ms"],
-                f"{prefix}_p99_ms": flood["p99_ms"],
-            }
-        if process is not None:
-            result["overload_rss_mb"] = round(rss_mb(process.pid), 1)
+        for name, pairs in runs.items()
+    }
+
+
+def load_figures(
+    url: str, bodies: dict[str, Path], seconds: int, per_s_64_clients: float, pid: int | None
+) -> dict[str, Any]:
+    """One server on its own: /explain at 1 client, 8 clients sending 32 images, resident
+    memory, then 1,500 connections twice (Retry-After honoured, then retrying at once)."""
+    single = bodies["single"].read_bytes()
+    one = wrk(url, bodies["single"], 1, seconds)
+    explained = wrk(url, bodies["single"], 1, seconds, path="/explain")
+    batched = wrk(url, bodies["batch32"], 8, seconds)
+    result: dict[str, Any] = {
+        "service_images_per_s_batch32": round(batched["requests_per_s"] * 32, 1),
+        # One explanation's time in predictions' time (the budget is 10).
+        "explain_cost_in_predictions": round(
+            one["requests_per_s"] / explained["requests_per_s"], 2
+        ),
+    }
+    if pid is not None:
+        result["rss_mb"] = round(rss_mb(pid), 1)
+    for kind in ("backoff", "flood"):  # "flood": clients that retry at once
+        flood = wrk(url, bodies["single"], OVERLOAD_CONNECTIONS, seconds, overload=kind)
+        settle(url, single)  # what the closed connections left queued is answered
+        prefix = "overload" if kind == "flood" else "overload_backoff"
+        others = {s: n for s, n in flood["statuses"].items() if s not in (200, 503)}
+        result |= {
+            f"{prefix}_200_per_s": round(flood["ok_per_s"], 1),
+            f"{prefix}_200_vs_64_clients": round(flood["ok_per_s"] / per_s_64_clients, 2),
+            f"{prefix}_503_share": round(
+                flood["statuses"].get(503, 0) / max(1, sum(flood["statuses"].values())), 3
+            ),
+            f"{prefix}_other_statuses": sum(others.values()),
+            f"{prefix}_socket_errors": flood["socket_errors"],
+            f"{prefix}_p50_ms": flood["p50_ms"],
+            f"{prefix}_p99_ms": flood["p99_ms"],
+        }
+    if pid is not None:
+        result["overload_rss_mb"] = round(rss_mb(pid), 1)
+    return result
+
+
+def bench(
+    names: list[str], model_dirs: dict[str, Path], url: str | None, seconds: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Every figure for every setup: the in-process ones first, then every server started
+    (unless `url`) and loaded side by side, then each on its own."""
+    results = {
+        name: model_figures(Settings(model_dir=model_dirs[name], **SETUPS[name])) for name in names
+    }
+    jpeg = sample_jpeg()
+    single = multipart("image", [jpeg])
+    processes: dict[str, subprocess.Popen] = {}
+    urls: dict[str, str] = {}
+    try:
+        for name in names:
+            if url is not None:
+                urls[name] = url
+                continue
+            setup = dict(SETUPS[name])
+            runtime = setup.pop("model_runtime")
+            processes[name], urls[name], cold_start = start_server(
+                model_dirs[name], runtime, single, **setup
+            )
+            results[name]["cold_start_s"] = round(cold_start, 2)
+        with tempfile.TemporaryDirectory() as folder:
+            bodies = {"single": Path(folder, "single"), "batch32": Path(folder, "batch32")}
+            bodies["single"].write_bytes(single)
+            bodies["batch32"].write_bytes(multipart("images", [jpeg] * 32))
+            for name_url in urls.values():
+                wrk(name_url, bodies["single"], 64, 2)  # warm-up
+                settle(name_url, single, 1.0)
+            for name, figures in side_by_side(urls, bodies, seconds, rounds).items():
+                results[name] |= figures
+            for name, name_url in urls.items():
+                result = results[name]
+                result["fraction_of_ceiling_64_clients"] = round(
+                    result["service_images_per_s_64_clients"] / result["ceiling_images_per_s"], 2
+                )
+                process = processes.get(name)
+                result |= load_figures(
+                    name_url,
+                    bodies,
+                    seconds,
+                    result["service_images_per_s_64_clients"],
+                    process.pid if process else None,
+                )
     finally:
-        if process is not None:
+        for process in processes.values():
             process.terminate()
             process.wait(timeout=15)
-    return result
+    return results
+
+
+def _median(values: Iterable[float]) -> float:
+    return round(statistics.median(values), 2)
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -369,6 +428,12 @@ def main() -> None:
     )
     parser.add_argument("--url", help="benchmark a running service instead of starting one")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of 1 and 64 clients, the setups taking turns (the median is reported)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk not found; install it (Debian: apt-get install wrk)")
@@ -376,14 +441,16 @@ def main() -> None:
     model_dirs = {name: args.model_dir for name in names}
     if args.baseline_model is not None:
         model_dirs["baseline"] = args.baseline_model
-    results = {
-        name: bench_setup(SETUPS[name], model_dirs[name], args.url, args.seconds) for name in names
-    }
-    if "baseline" in results:  # the issue's measure: images/s at 64 clients, x the baseline
-        base = results["baseline"]["service_images_per_s_64_clients"]
+    results = bench(names, model_dirs, args.url, args.seconds, args.rounds)
+    if "baseline" in results:  # the issue's measures: 64 clients' images/s, 1 client's p50
+        base = results["baseline"]
         for result in results.values():
             result["64_clients_vs_baseline"] = round(
-                result["service_images_per_s_64_clients"] / base, 2
+                result["service_images_per_s_64_clients"] / base["service_images_per_s_64_clients"],
+                2,
+            )
+            result["1_client_p50_vs_baseline"] = round(
+                result["p50_ms_1_client"] / base["p50_ms_1_client"], 2
             )
     print(table(results))
     if args.json:
