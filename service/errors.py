@@ -30,6 +30,7 @@ class RequestError(Exception):
 
     status_code = 422
     code = "invalid_request"
+    default_headers: ClassVar[dict[str, str]] = {}  # sent with every refusal of this kind
 
     def __init__(
         self, detail: str, field: str | None = None, headers: dict[str, str] | None = None
@@ -37,7 +38,7 @@ class RequestError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
-        self.headers = headers or {}
+        self.headers = {**self.default_headers, **(headers or {})}
 
 
 class MalformedBodyError(RequestError):

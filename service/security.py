@@ -18,7 +18,7 @@ from service.errors import RequestError
 class UnauthorizedError(RequestError):
     status_code = 401
     code = "unauthorized"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+    default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 def presented_key(request: Request) -> str | None:
