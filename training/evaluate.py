@@ -28,13 +28,20 @@ def main() -> None:
         "--corruptions", action="store_true", help="also evaluate under the photo-condition suite"
     )
     parser.add_argument("--corruption-seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "float", "int8"],
+        default="auto",
+        help="the LiteRT model to evaluate (default: what the service serves, as MODEL_PRECISION)",
+    )
     parser.add_argument("--skip-bad-files", action="store_true")
     args = parser.parse_args()
     data = load_split(args.folder, skip_bad=args.skip_bad_files)
-    predictor = load_predictor(args.model_dir)
+    predictor = load_predictor(args.model_dir, precision=args.precision)
     outputs = predictor.output_batches(data.images)
     metrics = classification_metrics(data.labels, outputs[PROBABILITIES])
     metrics["model_version"] = predictor.metadata.model_version
+    metrics["precision"] = predictor.precision
     novelty = predictor.metadata.novelty
     if novelty is not None:
         metrics["unknown"] = unknown_figures(
@@ -51,7 +58,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(metrics))
         return
-    print(f"model {metrics['model_version']} on {args.folder}\n{format_metrics(metrics)}")
+    version, precision = metrics["model_version"], metrics["precision"]
+    print(f"model {version} ({precision}) on {args.folder}\n{format_metrics(metrics)}")
     if "unknown" in metrics:
         print(format_unknown(metrics["unknown"]))
     if args.corruptions:

@@ -143,12 +143,13 @@ def test_every_runtime_computes_the_same_novelty_score(
 def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir: Path) -> None:
     result = run(
         "-m", "training.evaluate", "--model-dir", str(one_epoch_model), "--json",
-        "--corruptions", str(tiny_data_dir / "test"),
+        "--corruptions", "--precision", "float", str(tiny_data_dir / "test"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     report = json.loads((one_epoch_model / "metrics.json").read_text())
-    assert metrics["n"] == 16
+    # The report's figures are the float model's (its int8 twin's are its parity check).
+    assert metrics["n"] == 16 and metrics["precision"] == "float"
     assert metrics["confusion_matrix"] == report["evaluation"]["confusion_matrix"]
     assert metrics["accuracy"] == report["evaluation"]["accuracy"]
     assert metrics["ece"] == pytest.approx(report["evaluation"]["ece"], abs=1e-3)
@@ -203,4 +204,6 @@ def test_bundled_model_reaches_99_percent_on_test(data_dir: Path) -> None:
     # The unknown answer's targets: 99% keep their label, 95% of non-mug images are unknown.
     assert metrics["unknown"]["kept_correct"] >= 0.99, metrics["unknown"]
     assert metrics["unknown"]["non_mug_unknown"] >= 0.95, metrics["unknown"]
-    assert metrics["model_version"] == load_predictor(DEFAULT_MODEL_DIR).metadata.model_version
+    served = load_predictor(DEFAULT_MODEL_DIR)  # what the service serves, as MODEL_PRECISION=auto
+    assert metrics["model_version"] == served.metadata.model_version
+    assert metrics["precision"] == served.precision
