@@ -13,14 +13,16 @@ rate answered 200 with the refusal in a dependency (MAX_WAITING_IMAGES 150 to 40
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.backoff import EarlyReturns
 from service.errors import error_response
-from service.inference import OverloadedError
+from service.inference import InferencePipeline, OverloadedError
 from service.observability import Metrics
 
 
@@ -41,18 +43,18 @@ class AdmissionMiddleware:
     """Outermost: refuses POSTs while `state.pipeline` (set by the lifespan) is overloaded,
     and counts the ones it lets in until they are answered."""
 
-    def __init__(self, app: ASGIApp, state: State, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, state: State, metrics: Metrics, hold_s: float) -> None:
         self.app = app
         self.state = state
         self.refused = metrics.rejected.labels(OverloadedError.code)
+        self.early_returns = EarlyReturns(hold_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             pipeline = getattr(self.state, "pipeline", None)
             if pipeline is not None:
                 if pipeline.overloaded:
-                    self.refused.inc()
-                    await _refusal(pipeline.retry_advice.refused())(scope, receive, send)
+                    await self._refuse(pipeline, scope, receive, send)
                     return
                 pipeline.requests += 1
                 try:
@@ -62,3 +64,15 @@ class AdmissionMiddleware:
                     pipeline.retry_advice.answered()
                 return
         await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, pipeline: InferencePipeline, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """503 with Retry-After; held first if this connection was told to wait and did not."""
+        connection = scope.get("client")
+        if hold := self.early_returns.hold(connection):
+            await asyncio.sleep(hold)
+        self.refused.inc()
+        seconds = pipeline.retry_advice.refused()
+        self.early_returns.told(connection, seconds)
+        await _refusal(seconds)(scope, receive, send)

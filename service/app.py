@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
         )
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     # Outermost of all: a refusal under overload must cost as little as possible.
-    app.add_middleware(AdmissionMiddleware, state=app.state, metrics=metrics)
+    app.add_middleware(
+        AdmissionMiddleware, state=app.state, metrics=metrics, hold_s=settings.overload_hold_s
+    )
     install_error_handlers(app)
     routers = (
         health.router,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import httpx2
 import pytest
+from fastapi.testclient import TestClient
 
 from service.backoff import LONGEST_S
 from tests.conftest import running_service
@@ -60,16 +62,26 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
     assert client.post("/predict", **garbage).status_code == 400
     pipeline.requests += client.app.state.settings.max_active_requests  # as if that many ran
     try:
-        refused = [client.post("/predict", **garbage) for _ in range(10)]
+        # Ten clients, each on its own connection (address and port).
+        clients = [TestClient(client.app, client=(f"10.0.0.{i}", 4000)) for i in range(10)]
+        first_refused = time.monotonic()
+        refused = [other.post("/predict", **garbage) for other in clients]
         assert {r.status_code for r in refused} == {503}
         assert refused[0].json()["error"] == "overloaded"
         # Each refusal is told to wait longer: ten refused in well under two seconds, with
         # at most the one request answered a second before them.
         advised = [int(r.headers["retry-after"]) for r in refused]
         assert advised == sorted(advised) and advised[-1] >= 5, advised
-        assert client.post("/explain", **garbage).status_code == 503
         assert client.get("/health").status_code == 200
         assert 'mugs_rejected_requests_total{reason="overloaded"}' in client.get("/metrics").text
+        # The first client comes back at once, not after its Retry-After: its refusal is held
+        # until its time is up, at most OVERLOAD_HOLD_S.
+        hold_s = client.app.state.settings.overload_hold_s
+        assert hold_s > 0  # the default
+        started = time.monotonic()
+        again = clients[0].post("/explain", **garbage)
+        assert again.status_code == 503
+        assert time.monotonic() >= min(first_refused + advised[0], started + hold_s)
     finally:
         pipeline.requests -= client.app.state.settings.max_active_requests
     assert client.post("/predict", **garbage).status_code == 400
