@@ -9,6 +9,7 @@ rest, exposure, flat light, blur, noise and a tilted camera, is taught here.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -51,8 +52,10 @@ class RandomSensorNoise(layers.Layer):
 
 class RandomBlur(layers.Layer):
     """Gaussian blur on a share `rate` of the images, with one sigma per batch drawn from
-    `sigmas` (pixels). Separable, with reflected borders: Keras' RandomGaussianBlur does the
-    same with a 2-D kernel and cost more than every other augmentation together here."""
+    `sigmas` (pixels), with reflected borders. Separable, and each pass is one matrix product
+    (`blur_matrix`): Keras' RandomGaussianBlur (a 2-D kernel) cost more than every other
+    augmentation together, and a separable depthwise convolution still 70 of the 157 ms a
+    batch of 80 took; as products, 10 to 20 ms."""
 
     RADIUS = 5  # taps either side: covers 2.5 sigma of the largest blur
 
@@ -65,16 +68,27 @@ class RandomBlur(layers.Layer):
         if not training:
             return images
         sigma = keras.random.uniform((), *self.sigmas, seed=self.seed_generator)
-        taps = ops.arange(-self.RADIUS, self.RADIUS + 1, dtype="float32")
-        kernel = ops.exp(-0.5 * ops.square(taps / sigma))
-        kernel = ops.tile(ops.reshape(kernel / ops.sum(kernel), (-1, 1, 1, 1)), (1, 1, 3, 1))
-        r = self.RADIUS
-        padded = ops.pad(images, ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
-        blurred = ops.depthwise_conv(padded, kernel, padding="valid")  # down the columns
-        blurred = ops.depthwise_conv(blurred, ops.transpose(kernel, (1, 0, 2, 3)), padding="valid")
+        down = blur_matrix(images.shape[1], sigma, self.RADIUS)
+        across = ops.transpose(blur_matrix(images.shape[2], sigma, self.RADIUS))
+        planes = ops.transpose(images, (0, 3, 1, 2))  # [N, C, H, W]: a matrix per channel
+        blurred = ops.transpose(ops.matmul(ops.matmul(down, planes), across), (0, 2, 3, 1))
         shape = (ops.shape(images)[0], 1, 1, 1)
         applies = keras.random.uniform(shape, seed=self.seed_generator) < self.rate
         return ops.where(applies, blurred, images)
+
+
+def blur_matrix(size: int, sigma, radius: int):
+    """[size, size] matrix that blurs a row of `size` pixels with a Gaussian of `sigma`
+    (`radius` taps either side, weights summing to 1), borders reflected (..., 2, 1, | 0, 1,
+    2, ...): row i of the result is the blurred pixel i."""
+    taps = np.arange(-radius, radius + 1)
+    sources = np.arange(size)[:, None] + taps[None, :]  # [size, taps]: pixels each one reads
+    sources = np.abs(sources)  # reflected at the start
+    sources = np.where(sources > size - 1, 2 * (size - 1) - sources, sources)  # and the end
+    reads = np.eye(size, dtype="float32")[sources]  # [size, taps, size]: one-hot
+    weights = ops.exp(-0.5 * ops.square(ops.convert_to_tensor(taps, "float32") / sigma))
+    weights = weights / ops.sum(weights)
+    return ops.einsum("t,ite->ie", weights, reads)
 
 
 def build_augmenter(seed: int) -> keras.Sequential:
