@@ -284,11 +284,14 @@ def side_by_side(
     urls: dict[str, str], bodies: dict[str, Path], seconds: int, rounds: int
 ) -> dict[str, dict[str, Any]]:
     """1 and 64 clients sending single images to every server in turn, `rounds` times: the
-    setups take turns, so a drift in the machine's speed weighs on all of them alike. The
-    median round of each figure."""
+    setups take turns, each round starting with the next one, so a drift in the machine's
+    speed and the order weigh on all of them alike. The median round of each figure."""
     runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in urls}
-    for _ in range(rounds):
-        for name, url in urls.items():
+    names = list(urls)
+    for round_ in range(rounds):
+        # Each round starts with another setup, so that none always follows the same one.
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            url = urls[name]
             one = wrk(url, bodies["single"], 1, seconds)
             many = wrk(url, bodies["single"], 64, seconds)
             settle(url, bodies["single"].read_bytes(), 1.0)  # wrk leaves requests in flight
