@@ -1,0 +1,34 @@
+"""The blur augmentation: a Gaussian of the drawn sigma with reflected borders, brightness
+kept, applied to its share of the images and to no other."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from training.augment import RandomBlur, blur_matrix
+
+
+def test_the_blur_matrix_is_a_normalised_gaussian_with_reflected_borders() -> None:
+    matrix = np.asarray(blur_matrix(64, 1.5, radius=5))
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-6)  # brightness kept
+    taps = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
+    np.testing.assert_allclose(matrix[32, 27:38], taps / taps.sum(), rtol=1e-5)
+    # Pixel 0 reads 5..1 (reflected) and 0..5: pixels 1..5 count twice.
+    np.testing.assert_allclose(matrix[0, 1:6], 2 * taps[6:] / taps.sum(), rtol=1e-5)
+    np.testing.assert_allclose(matrix[63, 58:63], 2 * taps[:5] / taps.sum(), rtol=1e-5)
+    assert matrix[0, 6:].sum() == 0 and matrix[63, :58].sum() == 0
+
+
+def test_the_blur_is_close_to_pillows_gaussian_blur_and_keeps_other_images() -> None:
+    rng = np.random.default_rng(0)
+    scene = np.zeros((64, 64, 3), dtype=np.uint8)
+    scene[20:44, 24:40] = rng.integers(100, 255, size=3)  # a mug-sized block on a table
+    images = np.stack([scene, scene]).astype(np.float32)
+    blurred = np.asarray(RandomBlur(rate=1.0, sigmas=(2.0, 2.0), seed=1)(images))
+    pillow = np.asarray(Image.fromarray(scene).filter(ImageFilter.GaussianBlur(2.0)), np.float32)
+    inner = (slice(8, 56), slice(8, 56))  # away from the borders, which each treats its way
+    assert np.abs(blurred[0][inner] - pillow[inner]).mean() < 1.5
+    assert np.abs(blurred[0] - scene).mean() > 5  # it did blur
+    untouched = np.asarray(RandomBlur(rate=0.0, sigmas=(2.0, 2.0), seed=1)(images))
+    np.testing.assert_array_equal(untouched, images)
