@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from service.admission import AdmissionMiddleware
 from service.config import Settings
@@ -24,6 +25,21 @@ from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 from service.security import require_api_key
 
 log = logging.getLogger(__name__)
+
+
+class DoorFirstFastAPI(FastAPI):
+    """FastAPI with the admission door (`service.admission`) outside even FastAPI's own
+    middleware (server errors, telemetry, body limit): under a flood most requests are
+    refusals, and each layer they pass costs the event loop time the admitted requests need.
+    Uses `state.settings` and `state.metrics`, set before the first request builds the stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AdmissionMiddleware(
+            super().build_middleware_stack(),
+            state=self.state,
+            metrics=self.state.metrics,
+            hold_s=self.state.settings.overload_hold_s,
+        )
 
 
 def create_app(settings: Settings | None = None, model: MugClassifier | None = None) -> FastAPI:
@@ -46,7 +62,7 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
         yield
         await pipeline.stop()
 
-    app = FastAPI(
+    app = DoorFirstFastAPI(
         title="mug-classifier",
         version="1.0.0",
         summary="Which of the four office mugs is in this photo?",
@@ -71,10 +87,6 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
-    # Outermost of all: a refusal under overload must cost as little as possible.
-    app.add_middleware(
-        AdmissionMiddleware, state=app.state, metrics=metrics, hold_s=settings.overload_hold_s
-    )
     install_error_handlers(app)
     routers = (
         health.router,
