@@ -15,6 +15,14 @@ from service.runtime import DEFAULT_MODEL_DIR
 MIB = 1024 * 1024
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use (its affinity: a container's cpuset, taskset), or all of
+    them where the system cannot say (macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     """Read from the environment (names case-insensitive), e.g. `PORT=9000`."""
 
@@ -64,7 +72,7 @@ class Settings(BaseSettings):
         "parity check training ran on it passed",
     )
     model_threads: int = Field(
-        default_factory=lambda: len(os.sched_getaffinity(0)),
+        default_factory=usable_cpus,
         ge=1,
         description="threads for one model call (default: the CPUs this process may use)",
     )

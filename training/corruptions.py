@@ -13,7 +13,6 @@ whatever else is in the batch.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from service.config import usable_cpus
 from service.imaging import IMAGE_SIZE, decode_image
 
 DEFAULT_SEED = 0
@@ -152,7 +152,7 @@ def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) 
 
     # Pillow lets go of the GIL while it resizes, filters and codes: the phone uploads' large
     # JPEGs (most of the suite's time) are made on every CPU.
-    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
         return np.stack(list(pool.map(one, range(len(images)))))
 
 

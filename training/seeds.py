@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from service.config import usable_cpus
 from training.cli import run_command
 from training.dataset import default_data_dir
 from training.report import METRICS_FILE
@@ -66,10 +66,7 @@ def machine() -> str:
                  if line.startswith("model name")]  # fmt: skip
         cpu = names[0] if names else cpu
     packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
-    return (
-        f"{cpu}, {len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}, "
-        f"{packages}"
-    )
+    return f"{cpu}, {usable_cpus()} cores; Python {platform.python_version()}, {packages}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
