@@ -289,8 +289,8 @@ def side_by_side(
     runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in urls}
     names = list(urls)
     for round_ in range(rounds):
-        # Each round starts with another setup, so that none always follows the same one.
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+        start = round_ % len(names)
+        for name in names[start:] + names[:start]:
             url = urls[name]
             one = wrk(url, bodies["single"], 1, seconds)
             many = wrk(url, bodies["single"], 64, seconds)
