@@ -68,10 +68,13 @@ def train_and_export(
     quantized = load_predictor(export_dir, "litert", precision="int8")
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
+    another_table = config.threshold_on_another_table
+    held_out_versions = threshold_images(held_out.images, config.seed + 2000, another_table)
     novelty = fit_threshold(
-        served.output_batches(threshold_images(held_out.images, config.seed + 2000))[NOVELTY],
+        served.output_batches(held_out_versions)[NOVELTY],
         f"the {len(held_out)} held-out photos, as taken and under each of the "
-        f"{2 * len(SUITE)} conditions of the photo suite",
+        f"{2 * len(SUITE)} conditions of the photo suite"
+        + (", and on another table" if another_table else ""),
     )
     outputs = served.output_batches(eval_data.images)
     probabilities = outputs[PROBABILITIES]

@@ -37,6 +37,10 @@ class TrainConfig:
     # Non-mug images (`training.non_mugs`) beside each batch of mug photos, with the target
     # "no preference": outlier exposure, what the `unknown` answer rests on. 0: none.
     non_mugs_per_batch: int = 16
+    # The unknown threshold is also fitted on the held-out photos put on another table
+    # (`training.novelty`): they show only the training table. training.full, whose
+    # held-out photos show both tables, leaves it out.
+    threshold_on_another_table: bool = True
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)

@@ -1,12 +1,13 @@
 """The blur augmentation: a Gaussian of the drawn sigma with reflected borders, brightness
-kept, applied to its share of the images and to no other."""
+kept, applied to its share of the images and to no other. The table recolouring: the table
+changes, the mug does not."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from training.augment import RandomBlur, blur_matrix
+from training.augment import RandomBlur, RandomTableColour, blur_matrix
 
 
 def test_the_blur_matrix_is_a_normalised_gaussian_with_reflected_borders() -> None:
@@ -31,4 +32,20 @@ def test_the_blur_is_close_to_pillows_gaussian_blur_and_keeps_other_images() -> 
     assert np.abs(blurred[0][inner] - pillow[inner]).mean() < 1.5
     assert np.abs(blurred[0] - scene).mean() > 5  # it did blur
     untouched = np.asarray(RandomBlur(rate=0.0, sigmas=(2.0, 2.0), seed=1)(images))
+    np.testing.assert_array_equal(untouched, images)
+
+
+def test_the_table_is_recoloured_and_the_mug_is_not() -> None:
+    scene = np.full((64, 64, 3), (170.0, 165.0, 160.0), dtype=np.float32)  # a grey table
+    scene[20:44, 24:40] = (30.0, 30.0, 120.0)  # a blue mug
+    images = np.stack([scene, scene])
+    darker_green = RandomTableColour(1.0, brightness=(0.5, 0.5), tint=(1.0, 1.0), seed=1)
+    out = np.asarray(darker_green(images))
+    np.testing.assert_allclose(out[:, 0, 0], [[85.0, 82.5, 80.0]] * 2, rtol=1e-5)  # table x0.5
+    np.testing.assert_allclose(out[:, 32, 32], [[30.0, 30.0, 120.0]] * 2, atol=0.5)  # mug kept
+    tinted = np.asarray(RandomTableColour(1.0, (1.0, 1.0), (0.7, 1.4), seed=1)(images))
+    ratios = tinted[:, 0, 0] / scene[0, 0]
+    assert np.ptp(ratios, axis=1).min() > 0.01  # each table got its own tint per channel
+    assert not np.allclose(ratios[0], ratios[1])
+    untouched = np.asarray(RandomTableColour(0.0, (0.5, 0.5), (1.0, 1.0), seed=1)(images))
     np.testing.assert_array_equal(untouched, images)

@@ -69,6 +69,9 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     unknown = report["unknown"]
     assert metadata.novelty["threshold"] == unknown["threshold"] > 0
     assert metadata.novelty["held_out_kept"] >= 0.99
+    # Fitted on the 4 held-out photos as taken, under the suite and on another table.
+    assert unknown["n"] == 4 * (1 + 2 * len(SUITE) + 1)
+    assert unknown["fitted_on"].endswith("and on another table")
     assert 0 <= unknown["kept_correct"] <= unknown["kept"] <= 1
     assert set(unknown["non_mug_validation_counts"]) == {
         "photos", "generated", "mug_photo_corners"
