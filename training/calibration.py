@@ -1,8 +1,12 @@
 """Temperature scaling: one number that makes the model's probabilities mean what they say.
 
-Fitted on photos held out from training (never on test/): the held-out photos as they are,
-plus augmented copies of them, so the fit also sees the kind of photo the model gets wrong.
-The temperature divides the logits inside the exported graph (`training.model.serving_model`).
+Fitted on photos held out from training (never on test/): the held-out photos as they are
+and under every condition of the photo suite (`training.corruptions.under_every_condition`),
+so the fit also sees photos in the light, blur and noise uploads come in, some of which the
+model gets wrong. (Until 2026-12-01, augmented training copies of them instead: those stack
+zoom, exposure, blur and noise at once, and the fitted temperature came out flatter than the
+photos on another table needed; see the README.) The temperature divides the logits inside
+the exported graph (`training.model.serving_model`).
 """
 
 from __future__ import annotations

@@ -156,6 +156,14 @@ def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) 
         return np.stack(list(pool.map(one, range(len(images)))))
 
 
+def under_every_condition(images: np.ndarray, seed: int) -> np.ndarray:
+    """`images` as they are, then under every condition of the suite at both severities:
+    what the temperature and the unknown threshold are fitted on (held-out photos, with a
+    seed apart from the evaluation's), so that both hold for the conditions uploads come in."""
+    conditions = [corrupt(images, c, severity, seed) for c in SUITE for severity in SEVERITIES]
+    return np.concatenate([images, *conditions])
+
+
 def evaluate_suites(
     predicts: dict[str, Callable[[np.ndarray], np.ndarray]],
     images: np.ndarray,

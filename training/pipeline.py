@@ -15,17 +15,15 @@ import numpy as np
 
 from service.runtime import NOVELTY, PROBABILITIES, load_predictor
 from training.calibration import fit_temperature
-from training.corruptions import SUITE, evaluate_suites, format_suite
+from training.corruptions import SUITE, evaluate_suites, format_suite, under_every_condition
 from training.dataset import LabelledImages
 from training.export import export_model
 from training.model import serving_model
 from training.non_mugs import training_non_mugs, validation_non_mugs
-from training.novelty import fit_threshold, format_unknown, threshold_images, unknown_figures
+from training.novelty import fit_threshold, format_unknown, on_another_table, unknown_figures
 from training.report import classification_metrics, format_metrics, write_report
-from training.train import TrainConfig, augmented_copies, predict_outputs, train
+from training.train import TrainConfig, predict_outputs, train
 
-# Augmented copies of each held-out photo the temperature is fitted on, beside the photo.
-CALIBRATION_COPIES = 4
 # The quantised model is served by default only this close to the float one.
 PARITY_MAX_ACCURACY_GAP = 0.005
 PARITY_MAX_PROBABILITY_GAP = 0.01
@@ -50,15 +48,17 @@ def train_and_export(
     model = train(config, fit_data, None if eval_is_training_data else eval_data, non_mugs)
     wall_time = time.monotonic() - started
 
-    calibration_data = LabelledImages.concatenate(
-        [held_out, augmented_copies(held_out, CALIBRATION_COPIES, config.seed + 1000)]
-    )
+    # The held-out photos as taken and under every condition of the photo suite: what the
+    # temperature and the unknown threshold are both fitted on.
+    held_out_versions = under_every_condition(held_out.images, config.seed + 2000)
     calibration = fit_temperature(
-        predict_outputs(model, calibration_data.images), calibration_data.labels
+        predict_outputs(model, held_out_versions),
+        np.tile(held_out.labels, len(held_out_versions) // len(held_out)),
     )
     calibration["fitted_on"] = (
         f"{len(held_out)} photos held out from {trained_on} ({config.holdout_fraction:.0%} of "
-        f"each class, seed {config.seed}) and {CALIBRATION_COPIES} augmented copies of each"
+        f"each class, seed {config.seed}), as taken and under each of the {2 * len(SUITE)} "
+        "conditions of the photo suite"
     )
     metadata = export_model(
         serving_model(model, calibration["temperature"]), export_dir, calibration
@@ -69,7 +69,10 @@ def train_and_export(
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
     another_table = config.threshold_on_another_table
-    held_out_versions = threshold_images(held_out.images, config.seed + 2000, another_table)
+    if another_table:
+        held_out_versions = np.concatenate(
+            [held_out_versions, on_another_table(held_out.images, config.seed + 2000)]
+        )
     novelty = fit_threshold(
         served.output_batches(held_out_versions)[NOVELTY],
         f"the {len(held_out)} held-out photos, as taken and under each of the "

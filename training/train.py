@@ -95,20 +95,6 @@ def predict_outputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
 
 
-def augmented_copies(data: LabelledImages, copies: int, seed: int) -> LabelledImages:
-    """`copies` randomly augmented versions of every photo, as training would see them."""
-    augment = build_augmenter(seed)
-    images = [
-        augment(data.images.astype(np.float32), training=True).numpy().round().astype(np.uint8)
-        for _ in range(copies)
-    ]
-    return LabelledImages(
-        images=np.concatenate(images),
-        labels=np.tile(data.labels, copies),
-        paths=data.paths * copies,
-    )
-
-
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.CosineDecay:
     warmup_steps = config.warmup_epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(

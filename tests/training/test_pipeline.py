@@ -57,6 +57,8 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 3)
     assert report["held_out_counts"] == dict.fromkeys(CLASS_NAMES, 1)
     assert report["calibration"]["temperature"] == metadata.calibration["temperature"]
+    # The temperature is fitted on the 4 held-out photos as taken and under the suite.
+    assert report["calibration"]["n"] == 4 * (1 + 2 * len(SUITE))
     assert report["corruptions"]["n"] == 16
     assert len(report["corruptions"]["conditions"]) == 2 * len(SUITE)
     assert metadata.metrics["corruption_worst"] == report["corruptions"]["worst"]
