@@ -35,10 +35,13 @@ def in_corner(photo: Path, corner: str) -> Image.Image:
 
 
 def centre_of_mass(heatmap: list[list[float]]) -> tuple[float, float]:
-    """(row, column) in cells; the centre of an 8x8 map is (3.5, 3.5)."""
+    """(row, column) in cells; the centre of an 8x8 map is (3.5, 3.5), also the answer for
+    an empty map (no cell hidden lowered the answer's lead), which is in no quadrant."""
     values = np.asarray(heatmap)
     rows, cols = np.indices(values.shape)
     total = values.sum()
+    if total == 0:
+        return 3.5, 3.5
     return float((rows * values).sum() / total), float((cols * values).sum() / total)
 
 
