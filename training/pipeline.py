@@ -69,12 +69,13 @@ def train_and_export(
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
     another_table = config.threshold_on_another_table
+    threshold_versions = held_out_versions
     if another_table:
-        held_out_versions = np.concatenate(
+        threshold_versions = np.concatenate(
             [held_out_versions, on_another_table(held_out.images, config.seed + 2000)]
         )
     novelty = fit_threshold(
-        served.output_batches(held_out_versions)[NOVELTY],
+        served.output_batches(threshold_versions)[NOVELTY],
         f"the {len(held_out)} held-out photos, as taken and under each of the "
         f"{2 * len(SUITE)} conditions of the photo suite"
         + (", and on another table" if another_table else ""),
