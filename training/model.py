@@ -1,6 +1,6 @@
-"""The network: grey-world white balance, then a small residual CNN with batch norm and a
-global-average-pooling head that gives logits. The exported model divides those by a
-fitted temperature before the softmax (`serving_model`).
+"""The network: grey-world white balance, then two small residual CNNs with batch norm and
+a global-average-pooling head each, whose mean logits are the answer. The exported model
+divides those by a fitted temperature before the softmax (`serving_model`).
 
 Global pooling (instead of flattening) keeps the head from memorising where the table
 shows through, which is what lets the model carry over from the grey to the green table.
@@ -13,21 +13,52 @@ from keras import layers, ops
 
 from service.imaging import CLASS_NAMES, IMAGE_SIZE
 
-STAGE_CHANNELS = (32, 64, 128, 256)
+STAGE_CHANNELS = (16, 32, 64, 128)  # of each member
+MEMBERS = 2
 
 
-def build_model() -> keras.Model:
-    """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: logits [N, 4]."""
+def build_members() -> keras.Model:
+    """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: every member's logits [N, MEMBERS, 4].
+
+    The members are independent networks of the same shape after a shared white balance
+    (it has no weights). Trained each on its own loss (`training.train.EachMember`), they
+    make different mistakes, and their mean (`ensemble`) fewer than either: two networks of
+    half the width cost half the arithmetic of one of full width."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
+    members = [_member(x, member) for member in range(MEMBERS)]
+    return keras.Model(inputs, Members()(members), name="mug_members")
+
+
+def ensemble(members: keras.Model) -> keras.Model:
+    """The members' mean logits [N, 4]: what calibration, export and serving see."""
+    logits = MemberMean(name="logits")(members.output)
+    return keras.Model(members.input, logits, name="mug_ensemble")
+
+
+def _member(x, member: int):
+    """A small residual CNN with batch norm and a global-average-pooling head: logits."""
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
     for stage, channels in enumerate(STAGE_CHANNELS):
         x = _residual_block(x, channels, stride=1 if stage == 0 else 2)
-    x = layers.GlobalAveragePooling2D(name="pooled")(x)
+    x = layers.GlobalAveragePooling2D(name=f"pooled_{member}")(x)
     x = layers.Dropout(0.3)(x)
-    logits = layers.Dense(len(CLASS_NAMES), name="logits")(x)
-    return keras.Model(inputs, logits, name="mug_resnet")
+    return layers.Dense(len(CLASS_NAMES), name=f"logits_{member}")(x)
+
+
+class MemberMean(layers.Layer):
+    """The mean over the members of [N, MEMBERS, 4] logits."""
+
+    def call(self, logits):
+        return ops.mean(logits, axis=1)
+
+
+class Members(layers.Layer):
+    """Stack the members' logits, [N, 4] each, into [N, MEMBERS, 4]."""
+
+    def call(self, each):
+        return ops.stack(each, axis=1)
 
 
 def serving_model(model: keras.Model, temperature: float) -> keras.Model:

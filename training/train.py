@@ -18,7 +18,7 @@ import tensorflow as tf
 from service.imaging import CLASS_NAMES
 from training.augment import build_augmenter
 from training.dataset import LabelledImages
-from training.model import build_model
+from training.model import build_members, ensemble
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,16 @@ def train(
     non_mugs: np.ndarray | None = None,
 ) -> keras.Model:
     """Train a fresh model on `data` (and `non_mugs`, uint8 images, when the config asks for
-    them); report accuracy on `eval_data` every few epochs."""
+    them); report accuracy on `eval_data` every few epochs. Returns the members' ensemble."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    model = build_model()
+    model = build_members()
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=_schedule(config, steps_per_epoch),
             weight_decay=config.weight_decay,
         ),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.label_smoothing
-        ),
+        loss=EachMember(config.label_smoothing),
         metrics=[MugAccuracy()],
     )
     validation = {}
@@ -86,7 +84,7 @@ def train(
         verbose=1 if sys.stdout.isatty() else 2,  # a line per epoch in a log
         **validation,
     )
-    return model
+    return ensemble(model)
 
 
 def predict_outputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
@@ -150,9 +148,26 @@ def _training_batches(
     ).prefetch(tf.data.AUTOTUNE)
 
 
+class EachMember(keras.losses.Loss):
+    """Cross-entropy of every member's logits ([N, MEMBERS, 4]) against the same targets,
+    averaged: each member learns the whole task on its own, an ensemble. (Trained on their
+    mean logits instead, they would be one wider network, leaning on each other.)"""
+
+    def __init__(self, label_smoothing: float, name: str = "each_member", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        targets = keras.ops.broadcast_to(keras.ops.expand_dims(y_true, 1), keras.ops.shape(y_pred))
+        losses = keras.losses.categorical_crossentropy(
+            targets, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+        return keras.ops.mean(losses, axis=-1)
+
+
 class MugAccuracy(keras.metrics.Metric):
-    """Accuracy over the mug photos of each batch only: the non-mug images have no right
-    answer (their target is 1/4 for every class)."""
+    """Accuracy of the members' mean logits over the mug photos of each batch only: the
+    non-mug images have no right answer (their target is 1/4 for every class)."""
 
     def __init__(self, name: str = "accuracy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
@@ -161,7 +176,8 @@ class MugAccuracy(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         is_mug = keras.ops.cast(keras.ops.max(y_true, axis=-1) > 0.5, "float32")
-        hits = keras.ops.argmax(y_true, axis=-1) == keras.ops.argmax(y_pred, axis=-1)
+        answers = keras.ops.argmax(keras.ops.mean(y_pred, axis=1), axis=-1)
+        hits = keras.ops.argmax(y_true, axis=-1) == answers
         self.right.assign_add(keras.ops.sum(keras.ops.cast(hits, "float32") * is_mug))
         self.total.assign_add(keras.ops.sum(is_mug))
 

@@ -20,7 +20,7 @@ from training.calibration import softmax
 from training.corruptions import SUITE
 from training.dataset import load_split
 from training.export import export_model
-from training.model import build_model, serving_model
+from training.model import build_members, ensemble, serving_model
 from training.train import TrainConfig, predict_outputs, train
 
 
@@ -119,7 +119,7 @@ def test_exported_model_applies_the_stored_temperature(tiny_data_dir: Path, tmp_
     exported graph is what is tested, so the network is an untrained one with T fixed at
     2.5: a one-epoch fit can land on a T near 1 (0.99 once), which would prove nothing."""
     keras.utils.set_random_seed(0)
-    export_model(serving_model(build_model(), 2.5), tmp_path, {"temperature": 2.5})
+    export_model(serving_model(ensemble(build_members()), 2.5), tmp_path, {"temperature": 2.5})
     temperature = ModelMetadata.read(tmp_path).calibration["temperature"]
     assert temperature == 2.5
     outputs = every_runtime_outputs(tmp_path, tiny_data_dir)
