@@ -21,9 +21,10 @@ def build_members() -> keras.Model:
     """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: every member's logits [N, MEMBERS, 4].
 
     The members are independent networks of the same shape after a shared white balance
-    (it has no weights). Trained each on its own loss (`training.train.EachMember`), they
-    make different mistakes, and their mean (`ensemble`) fewer than either: two networks of
-    half the width cost half the arithmetic of one of full width."""
+    (it has no weights), each trained on its own loss (`training.train.EachMember`), so they
+    err apart and their mean (`ensemble`) averages some of it away, as an ensemble of
+    separately trained models would. Two networks of half the width cost half the arithmetic
+    of one of full width (the network before, README: Training)."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
