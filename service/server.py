@@ -40,11 +40,14 @@ class LameDuckServer(uvicorn.Server):
         self.draining = threading.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        # The app's /health reads the same flag the signal sets.
+        # The app's /health reads the flag the signal sets. The server's own flag is handed
+        # over, not the app's taken: a SIGTERM that came while the app was still being
+        # imported (a worker of WORKERS > 1 starts seconds after the first) has set it
+        # already, and /health must not then answer 200 through the drain.
         app = self.config.loaded_app
         while not isinstance(app, FastAPI):  # inside uvicorn's own middleware
             app = app.app
-        self.draining = app.state.draining
+        app.state.draining = self.draining
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
