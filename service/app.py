@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     )
     app.state.settings = settings
     app.state.model = model
-    app.state.draining = threading.Event()  # set on SIGTERM by `python -m service`
+    # Draining (/health 503). `python -m service` puts its server's flag here, set on SIGTERM.
+    app.state.draining = threading.Event()
     app.state.metrics = metrics
     # Added last = outermost: the request log sees every answer, 413s from the limit too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
