@@ -178,6 +178,28 @@ def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir:
     assert unknown["kept"] == report["unknown"]["kept"]
 
 
+def test_full_trains_on_train_and_test(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """`python -m training.full`: the model the service ships, trained on both splits."""
+    result = run(
+        "-m", "training.full", "--data-dir", str(tiny_data_dir),
+        "--epochs", "1", "--batch-size", "8", "--output", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["trained_on"].endswith("train + " + str(tiny_data_dir / "test"))
+    # One photo of each class's eight (four per table) is held out for the calibration.
+    assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 7)
+    assert report["evaluation"]["n"] == 16
+    assert "in the training data" in report["evaluated_on"]
+    # Its held-out photos show both tables: the threshold needs no imagined one.
+    unknown = report["unknown"]
+    assert unknown["n"] == 4 * (1 + 2 * len(SUITE))
+    assert not unknown["fitted_on"].endswith("and on another table")
+    metadata = ModelMetadata.read(tmp_path)
+    assert metadata.novelty["threshold"] == unknown["threshold"]
+    assert "in the training data" in metadata.metrics["evaluated_on"]
+
+
 def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
     data = load_split(tiny_data_dir / "train")
     config = TrainConfig(epochs=1, batch_size=8, seed=7)
