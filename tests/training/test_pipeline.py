@@ -67,6 +67,10 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert set(evaluation["per_class"]) == set(CLASS_NAMES)
     assert np.asarray(evaluation["confusion_matrix"]).sum() == 16
     assert report["wall_time_s"] > 0
+    held_out = report["held_out"]  # accuracy on the 4 held-out photos, as taken and the suite
+    assert held_out["n"] == 4 and held_out["accuracy"] in (0, 0.25, 0.5, 0.75, 1)
+    assert 0 <= held_out["suite_mean_accuracy"] <= 1
+    assert metadata.metrics["held_out_accuracy"] == held_out["accuracy"]
     # The unknown threshold keeps 99% of the held-out photos and is what the service reads.
     unknown = report["unknown"]
     assert metadata.novelty["threshold"] == unknown["threshold"] > 0
@@ -191,6 +195,8 @@ def test_full_trains_on_train_and_test(tiny_data_dir: Path, tmp_path: Path) -> N
     assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 7)
     assert report["evaluation"]["n"] == 16
     assert "in the training data" in report["evaluated_on"]
+    # Its measure of generalisation: the held-out photos (one of each class), never trained on.
+    assert report["held_out"]["n"] == 4
     # Its held-out photos show both tables: the threshold needs no imagined one.
     unknown = report["unknown"]
     assert unknown["n"] == 4 * (1 + 2 * len(SUITE))
