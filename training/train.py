@@ -63,7 +63,7 @@ def train(
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     members = build_members()
-    model = _augmented(members, config.seed)
+    model = with_augmentation(members, config.seed)
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=_schedule(config, steps_per_epoch),
@@ -105,7 +105,7 @@ def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.sch
     )
 
 
-def _augmented(members: keras.Model, seed: int) -> keras.Model:
+def with_augmentation(members: keras.Model, seed: int) -> keras.Model:
     """What is fitted: the augmenter, then the members. The random transforms run in the
     training step, on the thread pool the network's own ops use, and are inert outside
     training (validation, and `members` is what is exported). In a tf.data map instead, they

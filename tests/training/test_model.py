@@ -1,10 +1,11 @@
-"""The ensemble: each member is trained on its own loss, and the answer is their mean."""
+"""The ensemble: each member is trained on its own loss, and the answer is their mean; the
+augmentation runs in the training step only, in front of the members that are exported."""
 
 import keras
 import numpy as np
 
 from training.model import MEMBERS, build_members, ensemble
-from training.train import EachMember
+from training.train import EachMember, with_augmentation
 
 
 def test_each_member_is_scored_on_its_own() -> None:
@@ -32,3 +33,17 @@ def test_the_answer_is_the_members_mean() -> None:
     assert not np.allclose(each[:, 0], each[:, 1])  # two networks, not one
     mean = np.asarray(ensemble(members)(images, training=False))
     np.testing.assert_allclose(mean, each.mean(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_the_augmentation_runs_in_training_only_and_trains_the_members() -> None:
+    members = build_members()
+    fitted = with_augmentation(members, seed=1)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    np.testing.assert_array_equal(fitted(images, training=False), members(images, training=False))
+    augmenter = fitted.get_layer("augment")
+    assert not np.allclose(augmenter(images, training=True), images)
+    before = [np.array(w) for w in members.weights]
+    fitted.compile(optimizer="adam", loss=EachMember(label_smoothing=0.1))
+    fitted.train_on_batch(images, np.eye(4, dtype="float32"))
+    after = [np.array(w) for w in members.weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
