@@ -42,8 +42,8 @@ def test_the_augmentation_runs_in_training_only_and_trains_the_members() -> None
     np.testing.assert_array_equal(fitted(images, training=False), members(images, training=False))
     augmenter = fitted.get_layer("augment")
     assert not np.allclose(augmenter(images, training=True), images)
-    before = [np.array(w) for w in members.weights]
+    before = [w.numpy() for w in members.weights]
     fitted.compile(optimizer="adam", loss=EachMember(label_smoothing=0.1))
     fitted.train_on_batch(images, np.eye(4, dtype="float32"))
-    after = [np.array(w) for w in members.weights]
+    after = [w.numpy() for w in members.weights]
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
