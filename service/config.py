@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,17 +9,9 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.imaging import DEFAULT_MAX_PIXELS
-from service.runtime import DEFAULT_MODEL_DIR
+from service.runtime import DEFAULT_MODEL_DIR, usable_cpus
 
 MIB = 1024 * 1024
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may use (its affinity: a container's cpuset, taskset), or all of
-    them where the system cannot say (macOS)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from service.config import usable_cpus
 from service.imaging import IMAGE_SIZE, decode_image
+from service.runtime import usable_cpus
 
 DEFAULT_SEED = 0
 Corrupt = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]

@@ -10,7 +10,6 @@ import argparse
 import json
 from pathlib import Path
 
-from service.config import usable_cpus
 from service.runtime import DEFAULT_MODEL_DIR, PROBABILITIES, load_predictor
 from training.cli import run_command
 from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
@@ -38,7 +37,7 @@ def main() -> None:
     parser.add_argument("--skip-bad-files", action="store_true")
     args = parser.parse_args()
     data = load_split(args.folder, skip_bad=args.skip_bad_files)
-    predictor = load_predictor(args.model_dir, threads=usable_cpus(), precision=args.precision)
+    predictor = load_predictor(args.model_dir, precision=args.precision)
     outputs = predictor.output_batches(data.images)
     metrics = classification_metrics(data.labels, outputs[PROBABILITIES])
     metrics["model_version"] = predictor.metadata.model_version

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from service.config import usable_cpus
 from service.runtime import NOVELTY, PROBABILITIES, load_predictor
 from training.calibration import fit_temperature
 from training.corruptions import SUITE, evaluate_suites, format_suite, under_every_condition
@@ -70,9 +69,8 @@ def train_and_export(
         serving_model(model, calibration["temperature"]), export_dir, calibration
     )
 
-    # On every CPU, as the service runs them (its MODEL_THREADS): half the time of one thread.
-    served = load_predictor(export_dir, "litert", usable_cpus(), precision="float")
-    quantized = load_predictor(export_dir, "litert", usable_cpus(), precision="int8")
+    served = load_predictor(export_dir, "litert", precision="float")
+    quantized = load_predictor(export_dir, "litert", precision="int8")
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
     another_table = config.threshold_on_another_table

@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from service.config import usable_cpus
+from service.runtime import usable_cpus
 from training.cli import run_command
 from training.dataset import default_data_dir
 from training.report import METRICS_FILE
