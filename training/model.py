@@ -17,7 +17,7 @@ STAGE_CHANNELS = (16, 32, 64, 128)  # of each member
 MEMBERS = 2
 
 
-def build_members() -> keras.Model:
+def build_members(seed: int | None = None) -> keras.Model:
     """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: every member's logits [N, MEMBERS, 4].
 
     The members are independent networks of the same shape after a shared white balance
@@ -28,7 +28,7 @@ def build_members() -> keras.Model:
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
-    members = [_member(x, member) for member in range(MEMBERS)]
+    members = [_member(x, member, seed) for member in range(MEMBERS)]
     return keras.Model(inputs, Members()(members), name="mug_members")
 
 
@@ -38,14 +38,48 @@ def ensemble(members: keras.Model) -> keras.Model:
     return keras.Model(members.input, logits, name="mug_ensemble")
 
 
-def _member(x, member: int):
-    """A small residual CNN with batch norm and a global-average-pooling head: logits."""
+def _member(x, member: int, seed: int | None):
+    """A small residual CNN with batch norm and a global-average-pooling head: logits. In
+    training, the feature statistics after the stem and the first three stages are jittered
+    (`RandomFeatureStatistics`)."""
+    seeds = [None if seed is None else seed + 100 * member + place for place in range(4)]
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
+    x = RandomFeatureStatistics(seeds[0])(x)
     for stage, channels in enumerate(STAGE_CHANNELS):
         x = _residual_block(x, channels, stride=1 if stage == 0 else 2)
+        if stage < len(STAGE_CHANNELS) - 1:
+            x = RandomFeatureStatistics(seeds[stage + 1])(x)
     x = layers.GlobalAveragePooling2D(name=f"pooled_{member}")(x)
     x = layers.Dropout(0.3)(x)
     return layers.Dense(len(CLASS_NAMES), name=f"logits_{member}")(x)
+
+
+class RandomFeatureStatistics(layers.Layer):
+    """In training, for a share `rate` of the images: shift each channel's mean and spread
+    over the image by Gaussian noise as wide as those statistics vary across the batch (DSU,
+    Li et al., "Uncertainty Modeling for Out-of-Distribution Generalization", ICLR 2022).
+    A feature map's mean and spread carry a photo's style, the table's colour and the light;
+    jittered, the network learns to read the mug from the rest, for tables and light the
+    training photos do not show. Inert outside training, so the exported graph has none."""
+
+    def __init__(self, seed: int | None, rate: float = 0.5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, features, training=None):
+        if not training:
+            return features
+        mean = ops.mean(features, axis=(1, 2), keepdims=True)  # [N, 1, 1, C]
+        spread = ops.sqrt(ops.var(features, axis=(1, 2), keepdims=True) + 1e-6)
+        mean_width = ops.sqrt(ops.var(mean, axis=0, keepdims=True) + 1e-6)  # [1, 1, 1, C]
+        spread_width = ops.sqrt(ops.var(spread, axis=0, keepdims=True) + 1e-6)
+        shape = ops.shape(mean)
+        new_mean = mean + keras.random.normal(shape, seed=self.seed_generator) * mean_width
+        new_spread = spread + keras.random.normal(shape, seed=self.seed_generator) * spread_width
+        restyled = (features - mean) / spread * new_spread + new_mean
+        applies = keras.random.uniform((shape[0], 1, 1, 1), seed=self.seed_generator) < self.rate
+        return ops.where(applies, restyled, features)
 
 
 class MemberMean(layers.Layer):

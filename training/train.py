@@ -62,7 +62,7 @@ def train(
     them); report accuracy on `eval_data` every few epochs. Returns the members' ensemble."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    members = build_members()
+    members = build_members(config.seed)
     model = with_augmentation(members, config.seed)
     model.compile(
         optimizer=keras.optimizers.AdamW(
