@@ -1,13 +1,20 @@
 """The blur augmentation: a Gaussian of the drawn sigma with reflected borders, brightness
 kept, applied to its share of the images and to no other. The table recolouring: the table
-changes, the mug does not."""
+changes, the mug does not. The framing: zoom about the centre, shifts, tilts and mirrors in
+their ranges. Hue and saturation: colours change, greys do not."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from training.augment import RandomBlur, RandomTableColour, blur_matrix
+from training.augment import (
+    RandomBlur,
+    RandomFraming,
+    RandomHueSaturation,
+    RandomTableColour,
+    blur_matrix,
+)
 
 
 def test_the_blur_matrix_is_a_normalised_gaussian_with_reflected_borders() -> None:
@@ -49,3 +56,50 @@ def test_the_table_is_recoloured_and_the_mug_is_not() -> None:
     assert not np.allclose(ratios[0], ratios[1])
     untouched = np.asarray(RandomTableColour(0.0, (0.5, 0.5), (1.0, 1.0), seed=1)(images))
     np.testing.assert_array_equal(untouched, images)
+
+
+def _scene() -> np.ndarray:
+    scene = np.full((64, 64, 3), 150.0, dtype=np.float32)  # a grey table
+    scene[16:48, 16:32] = (30.0, 30.0, 120.0)  # a blue mug, left of centre
+    return scene
+
+
+def test_framing_zooms_out_about_the_centre_and_mirrors_half_the_images() -> None:
+    images = np.stack([_scene()] * 16)
+    twice_as_far = RandomFraming(shift=0.0, zoom=(2.0, 2.0), degrees=0.0, seed=1)
+    out = np.asarray(twice_as_far(images))
+    mug = (out[..., 2] - out[..., 0]) > 45  # blue against grey
+    # The mug, 32x16 pixels, is 16x8 at twice the distance: a quarter of the area.
+    np.testing.assert_allclose(mug.sum(axis=(1, 2)), 32 * 16 / 4, rtol=0.15)
+    rows = np.nonzero(mug[0].any(axis=1))[0]
+    assert rows.min() >= 23 and rows.max() <= 40  # centred on the frame's middle row
+    left = mug[:, :, :32].sum(axis=(1, 2)) > mug[:, :, 32:].sum(axis=(1, 2))
+    assert 0 < left.sum() < 16  # some mirrored to the right, some not
+    np.testing.assert_allclose(out[:, 0, 0], 150.0)  # the table filled from the edges
+    np.testing.assert_array_equal(twice_as_far(images, training=False), images)
+
+
+def test_framing_shifts_and_tilts_within_its_ranges() -> None:
+    images = np.stack([_scene()] * 32)
+    shifted = np.asarray(RandomFraming(shift=0.12, zoom=(1.0, 1.0), degrees=0.0, seed=2)(images))
+    mug = (shifted[..., 2] - shifted[..., 0]) > 45
+    top_rows = np.array([np.nonzero(m.any(axis=1))[0].min() for m in mug])
+    assert np.all(np.abs(top_rows - 16) <= 0.12 * 64 + 1) and np.ptp(top_rows) > 4
+    tilted = np.asarray(RandomFraming(shift=0.0, zoom=(1.0, 1.0), degrees=25.0, seed=3)(images))
+    area = ((tilted[..., 2] - tilted[..., 0]) > 45).sum(axis=(1, 2))
+    np.testing.assert_allclose(area, 32 * 16, rtol=0.1)  # turned, not scaled
+    assert not np.allclose(tilted[0], tilted[1])
+
+
+def test_hue_and_saturation_change_the_colour_and_keep_greys() -> None:
+    images = np.stack([_scene()] * 8)
+    unchanged = RandomHueSaturation((1.0, 1.0), hue=0.0, seed=1)(images)
+    np.testing.assert_allclose(unchanged, images, atol=0.01)
+    out = np.asarray(RandomHueSaturation((0.25, 4.0), hue=0.05, seed=1)(images))
+    np.testing.assert_allclose(out[:, 0, 0], 150.0, atol=0.01)  # grey has no hue to turn
+    mugs = out[:, 32, 20]
+    assert np.ptp(mugs[:, 2] - mugs[:, 0]) > 20  # more and less saturated blues
+    assert not np.allclose(mugs[:, 1], mugs[:, 1].mean(), atol=1.0)  # and turned hues
+    np.testing.assert_array_equal(
+        RandomHueSaturation((0.25, 4.0), hue=0.05, seed=1)(images, training=False), images
+    )

@@ -1,10 +1,11 @@
 """The ensemble: each member is trained on its own loss, and the answer is their mean; the
-augmentation runs in the training step only, in front of the members that are exported."""
+augmentation runs in the training step only, in front of the members that are exported; the
+feature-statistics jitter inside them moves each channel's statistics in training only."""
 
 import keras
 import numpy as np
 
-from training.model import MEMBERS, build_members, ensemble
+from training.model import MEMBERS, RandomFeatureStatistics, build_members, ensemble
 from training.train import EachMember, with_augmentation
 
 
@@ -47,3 +48,19 @@ def test_the_augmentation_runs_in_training_only_and_trains_the_members() -> None
     fitted.train_on_batch(images, np.eye(4, dtype="float32"))
     after = [w.numpy() for w in members.weights]
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_feature_statistics_move_per_channel_and_keep_the_pattern() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(2.0, 3.0, (16, 8, 8, 4)).astype(np.float32)
+    features += rng.normal(0.0, 2.0, (16, 1, 1, 4)).astype(np.float32)  # each image its own
+    jitter = RandomFeatureStatistics(seed=1, rate=1.0)
+    np.testing.assert_array_equal(jitter(features, training=False), features)
+    out = np.asarray(jitter(features, training=True))
+    assert not np.allclose(out.mean(axis=(1, 2)), features.mean(axis=(1, 2)), atol=0.05)
+    for image in range(4):  # each channel of each image: an affine map of what it was
+        for channel in range(4):
+            a, b = features[image, ..., channel].ravel(), out[image, ..., channel].ravel()
+            assert abs(np.corrcoef(a, b)[0, 1]) > 0.999
+    none = RandomFeatureStatistics(seed=1, rate=0.0)(features, training=True)
+    np.testing.assert_array_equal(none, features)
