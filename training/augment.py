@@ -40,8 +40,9 @@ class RandomFraming(layers.Layer):
     is filled from its edges ("nearest"): one mug on a wider table.
 
     One affine transform per image instead of Keras' four layers (flip, translation, zoom,
-    rotation): they resampled the image four times, blurring it a little each time, and took
-    about 50 of the 130 ms the augmentation of a batch of 80 took; this one about 13."""
+    rotation): they resampled the image four times, blurring it a little each time. With
+    `RandomHueSaturation`, the whole augmentation of a batch of 80 takes 0.55-0.68x the time
+    it took with Keras' layers (74 against 120 ms, six rounds taking turns in one process)."""
 
     def __init__(
         self, shift: float, zoom: tuple[float, float], degrees: float, seed: int, **kwargs
