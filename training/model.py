@@ -65,7 +65,9 @@ class RandomFeatureStatistics(layers.Layer):
     jittered, the network learns to read the mug from the rest, for tables and light the
     training photos do not show. Inert outside training, so the exported graph has none.
     The gradient flows through the statistics: held constant (as MixStyle does), a network
-    step took about 0.85x the time, but three seeds fell to 90.8-91.8% on test/ (README)."""
+    step took about 0.85x the time, but three seeds fell to 90.8-91.8% on test/ (README).
+    On every image (`rate` 1.0), three seeds scored lower on clean test/ photos (97.2-98.4%)
+    and answered fewer non-mug images unknown (README)."""
 
     def __init__(self, seed: int | None, rate: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
