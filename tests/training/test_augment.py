@@ -1,16 +1,18 @@
 """The blur augmentation: a Gaussian of the drawn sigma with reflected borders, brightness
 kept, applied to its share of the images and to no other. The table recolouring: the table
 changes, the mug does not. The framing: zoom about the centre, shifts, tilts and mirrors in
-their ranges. Hue and saturation: colours change, greys do not."""
+their ranges. Hue and saturation: colours change, greys do not. The grey contrast: Pillow's,
+on its share of the images."""
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageEnhance, ImageFilter
 
 from training.augment import (
     RandomBlur,
     RandomFraming,
+    RandomGreyContrast,
     RandomHueSaturation,
     RandomTableColour,
     blur_matrix,
@@ -107,4 +109,27 @@ def test_hue_and_saturation_change_the_colour_and_keep_greys() -> None:
     assert not np.allclose(mugs[:, 1], mugs[:, 1].mean(), atol=1.0)  # and turned hues
     np.testing.assert_array_equal(
         RandomHueSaturation((0.25, 4.0), hue=0.05, seed=1)(images, training=False), images
+    )
+
+
+def test_grey_contrast_is_pillows_on_its_share_of_the_images_and_repeats_with_its_seed() -> None:
+    scene = _scene()
+    scene[scene[..., 0] == 150.0] = (120.0, 170.0, 110.0)  # a greenish table
+    scene[40:56, 40:60] = (250.0, 200.0, 20.0)  # something yellow beside the mug
+    images = np.stack([scene] * 32)
+    out = np.asarray(RandomGreyContrast(0.5, (0.4, 1.0), seed=1)(images))
+    again = np.asarray(RandomGreyContrast(0.5, (0.4, 1.0), seed=1)(images))
+    np.testing.assert_array_equal(out, again)
+    changed = np.abs(out - images).max(axis=(1, 2, 3)) > 1.0
+    assert 6 <= changed.sum() <= 26  # about half, each image drawn on its own
+    photo = Image.fromarray(scene.astype(np.uint8))
+    for image in out[changed]:
+        # The factor each image got: the mug against the table in green, scaled by it.
+        factor = (image[32, 20, 1] - image[0, 0, 1]) / (scene[32, 20, 1] - scene[0, 0, 1])
+        assert 0.4 - 1e-3 <= factor <= 1.0 + 1e-3
+        pillow = np.asarray(ImageEnhance.Contrast(photo).enhance(float(factor)), np.float32)
+        # Pillow rounds its grey (0.5) and truncates its pixels (under 1).
+        assert np.abs(image - pillow).max() < 1.5
+    np.testing.assert_array_equal(
+        RandomGreyContrast(1.0, (0.4, 1.0), seed=1)(images, training=False), images
     )
