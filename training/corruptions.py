@@ -140,6 +140,9 @@ SUITE: tuple[Condition, ...] = (
     Condition("farther", "{}x the distance", (1.5, 2.0), _farther),
 )
 SEVERITIES = (1, 2)
+# Conditions the suite adds beyond the ten the robustness issue asked for: its targets (mean
+# >= 97%, worst >= 93%) are reported over its twenty as well as over the whole suite.
+BEYOND_THE_ISSUE = ("farther",)
 
 
 def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) -> np.ndarray:
