@@ -257,7 +257,8 @@ def build_augmenter(seed: int) -> keras.Sequential:
             keras.layers.RandomContrast(0.6, value_range=(0, 255), seed=seed + 4),
             # A quarter of the images flatter still, towards the mean grey as Pillow does:
             # the worst of the issue's twenty conditions >= 93% on six seeds of six over two
-            # machines (one of six without), low contrast x0.5 3-7 points up on five (README).
+            # machines (one of six without), low contrast x0.5 3-7 points up on five
+            # (training/EXPERIMENTS.md).
             RandomGreyContrast(0.25, (0.4, 1.0), seed=seed + 12),
             # Saturation x0.25..x4 and hue +-0.05 of the wheel: the ranges Keras'
             # RandomSaturation((0.2, 0.8)) and RandomHue(0.1) drew from.

@@ -15,7 +15,7 @@ from service.imaging import CLASS_NAMES, IMAGE_SIZE
 
 STAGE_CHANNELS = (16, 32, 64, 128)  # of each member
 # Three, not two, since 2026-12-02: on three seeds each, clean accuracy, ECE, the suite and the
-# test photos kept were better on every seed (README: Training), for 1.5x the arithmetic.
+# test photos kept were better on every seed (training/EXPERIMENTS.md), for 1.5x the arithmetic.
 MEMBERS = 3
 
 
@@ -26,7 +26,7 @@ def build_members(seed: int | None = None) -> keras.Model:
     (it has no weights), each trained on its own loss (`training.train.EachMember`), so they
     err apart and their mean (`ensemble`) averages some of it away, as an ensemble of
     separately trained models would. Two networks of half the width cost half the arithmetic
-    of one of full width (the network before, README: Training)."""
+    of one of full width (the network before, training/EXPERIMENTS.md)."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
@@ -46,7 +46,7 @@ def _member(x, member: int, seed: int | None):
     at 32x32) are jittered (`RandomFeatureStatistics`). (Also after the second and third
     stages, the members fitted the training photos much slower: 44-57% after 3-5 epochs,
     against 64-78%. Also after the second alone, three seeds came out a little worse on
-    test/: README, Training.)"""
+    test/: training/EXPERIMENTS.md.)"""
     seeds = [None if seed is None else seed + 100 * member + place for place in range(2)]
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
     x = RandomFeatureStatistics(seeds[0])(x)
@@ -67,9 +67,10 @@ class RandomFeatureStatistics(layers.Layer):
     jittered, the network learns to read the mug from the rest, for tables and light the
     training photos do not show. Inert outside training, so the exported graph has none.
     The gradient flows through the statistics: held constant (as MixStyle does), a network
-    step took about 0.85x the time, but three seeds fell to 90.8-91.8% on test/ (README).
+    step took about 0.85x the time, but three seeds fell to 90.8-91.8% on test/
+    (training/EXPERIMENTS.md).
     On every image (`rate` 1.0), three seeds scored lower on clean test/ photos (97.2-98.4%)
-    and answered fewer non-mug images unknown (README)."""
+    and answered fewer non-mug images unknown (training/EXPERIMENTS.md)."""
 
     def __init__(self, seed: int | None, rate: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -164,7 +165,7 @@ class GreyWorldBalance(layers.Layer):
     test/ after 15-20 epochs (85-96% with this layer), and fitted the training photos slower.
     And a random colour cast after this layer in training (each channel x0.8..x1.25), so the
     network would see the casts the balance leaves: clean 95.8-98.0% on test/ for three seeds
-    (97.4-99.4% without), more black and blue mugs mixed up (README: Training)."""
+    (97.4-99.4% without), more black and blue mugs mixed up (training/EXPERIMENTS.md)."""
 
     def call(self, images):
         channel_means = ops.mean(images, axis=(1, 2), keepdims=True)

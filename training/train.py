@@ -110,7 +110,7 @@ def with_augmentation(members: keras.Model, seed: int) -> keras.Model:
     training step, on the thread pool the network's own ops use, and are inert outside
     training (validation, and `members` is what is exported). In a tf.data map instead, they
     ran on a thread of their own that took one of the two cores from the network's split
-    kernels: a step took 1.2x as long, side by side in one process (README: Training)."""
+    kernels: a step took 1.2x as long, side by side in one process (training/EXPERIMENTS.md)."""
     images = keras.Input(members.input.shape[1:], name="images")
     return keras.Model(images, members(build_augmenter(seed)(images)), name="mug_training")
 
