@@ -7,18 +7,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.model import Classification
 
 EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
-EXAMPLE_PROBABILITIES = {"white": 6.1e-6, "black": 0.99996, "blue": 6.2e-6, "transparent": 2.9e-5}
+EXAMPLE_PROBABILITIES = {"white": 2.2e-7, "black": 0.999999, "blue": 8.9e-8, "transparent": 8.3e-7}
 EXAMPLE_UNKNOWN_PROBABILITIES = {
-    "white": 0.0155,
-    "black": 0.1721,
-    "blue": 0.5341,
-    "transparent": 0.2783,
+    "white": 0.0063,
+    "black": 0.141,
+    "blue": 0.7338,
+    "transparent": 0.1189,
 }
 
 
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
-    model_version: str | None = Field(examples=["20261202120207"])
+    model_version: str | None = Field(examples=["20261202150900"])
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
@@ -61,12 +61,12 @@ class Novelty(BaseModel):
     score: float = Field(
         description="how little the image looks like any one of the four mugs: 0 for a "
         "clear mug, up to 1.39 (log 4) when the model cannot tell the four apart",
-        examples=[0.0771],
+        examples=[0.0614],
     )
     threshold: float | None = Field(
         description="above it the answer is `unknown`; null when that answer is turned off "
         "(UNKNOWN_THRESHOLD=off)",
-        examples=[0.4942],
+        examples=[0.4811],
     )
 
 
@@ -78,15 +78,15 @@ class Prediction(BaseModel):
                     "label": "black",
                     "index": 1,
                     "probabilities": EXAMPLE_PROBABILITIES,
-                    "novelty": {"score": 0.0771, "threshold": 0.4942},
-                    "model_version": "20261202120207",
+                    "novelty": {"score": 0.0614, "threshold": 0.4811},
+                    "model_version": "20261202150900",
                 },
                 {
                     "label": "unknown",
                     "index": None,
                     "probabilities": EXAMPLE_UNKNOWN_PROBABILITIES,
-                    "novelty": {"score": 1.042, "threshold": 0.4942},
-                    "model_version": "20261202120207",
+                    "novelty": {"score": 0.9477, "threshold": 0.4811},
+                    "model_version": "20261202150900",
                 },
             ]
         }
@@ -107,7 +107,7 @@ class Prediction(BaseModel):
     novelty: Novelty | None = Field(
         None, description="the novelty score and the threshold in use (null: the model has none)"
     )
-    model_version: str = Field(examples=["20261202120207"])
+    model_version: str = Field(examples=["20261202150900"])
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:
