@@ -25,8 +25,9 @@ def build_members(seed: int | None = None) -> keras.Model:
     The members are independent networks of the same shape after a shared white balance
     (it has no weights), each trained on its own loss (`training.train.EachMember`), so they
     err apart and their mean (`ensemble`) averages some of it away, as an ensemble of
-    separately trained models would. Two networks of half the width cost half the arithmetic
-    of one of full width (the network before, training/EXPERIMENTS.md)."""
+    separately trained models would. Each, of half the width, costs a quarter of the
+    arithmetic of the one full-width network before them (training/EXPERIMENTS.md), so the
+    three cost three quarters."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
