@@ -8,7 +8,7 @@ import sys
 
 from service.app import create_app
 from service.config import Settings
-from service.model import MugClassifier
+from service.model import ImageClassifier
 from service.observability import configure_logging
 from service.runtime import ModelLoadError
 from service.server import LameDuckServer, serve_workers, uvicorn_config
@@ -17,7 +17,7 @@ from service.server import LameDuckServer, serve_workers, uvicorn_config
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    model = MugClassifier(settings)
+    model = ImageClassifier(settings)
     try:
         model.load()
     except ModelLoadError as error:

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,8 +18,9 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.inference import InferencePipeline
 from service.limits import BodyLimitMiddleware
-from service.model import MugClassifier
+from service.model import ImageClassifier
 from service.observability import Metrics, RequestLogMiddleware
+from service.openapi import add_model_examples
 from service.routes import explain, health, page, predict, tfserving
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
@@ -33,6 +35,18 @@ class DoorFirstFastAPI(FastAPI):
     refusals, and each layer they pass costs the event loop time the admitted requests need.
     Uses `state.settings` and `state.metrics`, set before the first request builds the stack."""
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with examples made from the loaded model (`service.openapi`);
+        rebuilt when another model version is loaded."""
+        model: ImageClassifier = self.state.model
+        key = model.version if model.ready else None
+        if self.openapi_schema is None or self.state.openapi_for != key:
+            self.openapi_schema = None
+            schema = super().openapi()
+            self.openapi_schema = add_model_examples(schema, model) if model.ready else schema
+            self.state.openapi_for = key
+        return self.openapi_schema
+
     def build_middleware_stack(self) -> ASGIApp:
         return AdmissionMiddleware(
             super().build_middleware_stack(),
@@ -42,11 +56,11 @@ class DoorFirstFastAPI(FastAPI):
         )
 
 
-def create_app(settings: Settings | None = None, model: MugClassifier | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, model: ImageClassifier | None = None) -> FastAPI:
     """The app for `settings` (default: from the environment). Pass a `model` already loaded
     to skip loading in the lifespan (the command line loads first to fail fast)."""
     settings = settings or Settings()
-    model = model or MugClassifier(settings)
+    model = model or ImageClassifier(settings)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -65,15 +79,13 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     app = DoorFirstFastAPI(
         title="mug-classifier",
         version="1.0.0",
-        summary="Which of the four office mugs is in this photo?",
-        description=(
-            "Classifies photos of a white mug, a black mug with a logo, a blue mug and a "
-            'transparent glass. Errors are JSON: `{"error": code, "detail": message}`.'
-        ),
+        summary="Classifies photos into the classes of the model it serves.",
+        description='Errors are JSON: `{"error": code, "detail": message}`.',
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.model = model
+    app.state.openapi_for = None
     # Draining (/health 503). `python -m service` puts its server's flag here, set on SIGTERM.
     app.state.draining = threading.Event()
     app.state.metrics = metrics
@@ -112,7 +124,7 @@ def create_app(settings: Settings | None = None, model: MugClassifier | None = N
     if settings.aip_predict_route:
         app.add_api_route(
             settings.aip_predict_route,
-            tfserving.tfserving_predict,
+            tfserving.instances_predict,
             methods=["POST"],
             response_model=TFServingResponse,
             responses=ERROR_RESPONSES,

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from service.config import Settings
 from service.errors import RequestError
 from service.inference import InferencePipeline
-from service.model import MugClassifier
+from service.model import ImageClassifier
 from service.runtime import ModelLoadError
 from service.schemas import Prediction
 from service.storage import StorageError, is_remote, list_files, read_bytes, write_file
@@ -101,7 +101,7 @@ async def run(source: str, dest: str, settings: Settings) -> dict[str, int]:
     # decoding thread here competes with the model (the benchmark: 4 threads cost 5 points of
     # the ceiling against 1 or 2 on 2 CPUs).
     decode_threads = min(settings.decode_threads, settings.model_threads)
-    model = MugClassifier(settings.model_copy(update={"decode_threads": decode_threads}))
+    model = ImageClassifier(settings.model_copy(update={"decode_threads": decode_threads}))
     model.load()
     pipeline = InferencePipeline(model)
     await pipeline.start()

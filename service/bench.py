@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 
 from service.config import Settings
-from service.imaging import IMAGE_SIZE, decode_image
+from service.imaging import decode_image
 from service.runtime import DEFAULT_MODEL_DIR, load_predictor
 
 BOUNDARY = "benchboundary"
@@ -92,10 +92,14 @@ end
 """
 
 
+# The bundled model's input: the sample photo is sent at the size the model sees.
+SAMPLE_SIZE = 64
+
+
 def sample_jpeg() -> bytes:
     """A 64x64 photo-like JPEG (smooth shapes and noise), so no dataset is needed."""
     rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
+    y, x = np.mgrid[0:SAMPLE_SIZE, 0:SAMPLE_SIZE]
     mug = ((x - 32) ** 2 / 300 + (y - 34) ** 2 / 500 < 1)[..., None]
     table = np.stack([120 + y // 2, np.full_like(y, 140), 110 + x // 3], axis=-1)
     pixels = np.where(mug, np.array([30, 30, 35]), table).astype(float)
@@ -127,7 +131,8 @@ def raw_images_per_s(settings: Settings, seconds: float = 3.0) -> float:
         settings.model_threads,
         settings.model_precision,
     )
-    batch = np.random.default_rng(0).integers(0, 255, (64, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    size = predictor.metadata.input_size
+    batch = np.random.default_rng(0).integers(0, 255, (64, size, size, 3), np.uint8)
     predictor.predict(batch)
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -137,10 +142,10 @@ def raw_images_per_s(settings: Settings, seconds: float = 3.0) -> float:
 
 
 def decode_us_per_image(jpeg: bytes, repeat: int = 3000) -> float:
-    decode_image(jpeg)
+    decode_image(jpeg, SAMPLE_SIZE)
     started = time.perf_counter()
     for _ in range(repeat):
-        decode_image(jpeg)
+        decode_image(jpeg, SAMPLE_SIZE)
     return (time.perf_counter() - started) / repeat * 1e6
 
 

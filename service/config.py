@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     bundled_model_dir: Path = Field(
         DEFAULT_MODEL_DIR, description="the model served when neither of the above is set"
     )
+    model_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="the model's name in URLs (/v1/models/{name}); default: the metadata's",
+    )
     model_runtime: Literal["litert", "tensorflow"] = Field(
         "litert", description="litert (lean, no TensorFlow) or tensorflow (the SavedModel)"
     )
@@ -117,7 +122,7 @@ class Settings(BaseSettings):
     unknown_threshold: float | Literal["off"] | None = Field(
         None,
         description="novelty score above which the answer is `unknown` (default: the "
-        "threshold training chose, in metadata.json); `off`: always one of the four mugs",
+        "threshold training chose, in metadata.json); `off`: always one of the classes",
     )
     api_keys: str | None = Field(
         None,

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from service.config import Settings
 from service.errors import RequestError
 from service.inference import InferencePipeline
-from service.model import MugClassifier
+from service.model import ImageClassifier
 
 
 class ModelNotReadyError(RequestError):
@@ -26,7 +26,7 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_ready_model(request: Request) -> MugClassifier:
+async def get_ready_model(request: Request) -> ImageClassifier:
     return _ready_model(request)
 
 
@@ -37,13 +37,13 @@ async def get_pipeline(request: Request) -> InferencePipeline:
     return request.app.state.pipeline
 
 
-def _ready_model(request: Request) -> MugClassifier:
-    model: MugClassifier = request.app.state.model
+def _ready_model(request: Request) -> ImageClassifier:
+    model: ImageClassifier = request.app.state.model
     if not model.ready:
         raise ModelNotReadyError("the model is still loading; retry shortly")
     return model
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ReadyModelDep = Annotated[MugClassifier, Depends(get_ready_model)]
+ReadyModelDep = Annotated[ImageClassifier, Depends(get_ready_model)]
 PipelineDep = Annotated[InferencePipeline, Depends(get_pipeline)]

@@ -1,4 +1,5 @@
-"""The service's input contract: any uploaded image -> the 64x64 RGB array the network sees.
+"""The service's input contract: any uploaded image -> the square RGB array the network sees
+(its side is the model's input size, from the model folder's metadata).
 
 Training reads its photos through `decode_image` too, so a model is only ever trained on
 exactly what it will be served. Errors are a small set of types; the HTTP layer maps them
@@ -15,8 +16,6 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-CLASS_NAMES: tuple[str, ...] = ("white", "black", "blue", "transparent")
-IMAGE_SIZE = 64
 # HEIF is what iPhones save (HEIC), through pillow-heif; AVIF, from newer Android phones and
 # browsers, Pillow reads itself.
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "HEIF", "AVIF")
@@ -49,11 +48,11 @@ class ImageTooLargeError(ImageError):
     """More pixels than allowed: refused from the header, before any decoding."""
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode, orient, convert to RGB and fit to IMAGE_SIZE square; returns uint8 [64, 64, 3].
+def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode, orient, convert to RGB and fit to a `size` square; returns uint8 [size, size, 3].
 
     Non-square images are centre-cropped to a square (no distortion) before resizing
-    (`fit_image`); a 64x64 RGB JPEG passes through unchanged.
+    (`fit_image`); an RGB JPEG already `size` square passes through unchanged.
     """
     if not data:
         raise NotAnImageError("the upload is empty (0 bytes)")
@@ -65,19 +64,19 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         )
     try:
         # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: big photos cost little.
-        image.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))
+        image.draft("RGB", (size, size))
         image.load()
-        return fit_image(ImageOps.exif_transpose(image))
+        return fit_image(ImageOps.exif_transpose(image), size)
     except _DECODE_ERRORS as error:
         raise CorruptImageError(f"the {image.format} image is truncated or corrupt") from error
 
 
-def fit_image(image: Image.Image) -> np.ndarray:
-    """A decoded image of any mode and size -> uint8 [64, 64, 3]: RGB, centre-cropped to a
-    square (no distortion), resized. Every model input, served or trained on, passes here."""
+def fit_image(image: Image.Image, size: int) -> np.ndarray:
+    """A decoded image of any mode and size -> uint8 [size, size, 3]: RGB, centre-cropped to
+    a square (no distortion), resized. Every model input, served or trained on, passes here."""
     image = _to_rgb(image)
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):  # the same size would be an exact copy
-        image = ImageOps.fit(image, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    if image.size != (size, size):  # the same size would be an exact copy
+        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -16,7 +16,7 @@ from service.backoff import RetryAdvice
 from service.batching import BatchObserver, MicroBatcher
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
-from service.model import OCCLUSION_GRID, Classification, MugClassifier
+from service.model import OCCLUSION_GRID, Classification, ImageClassifier
 from service.uploads import Upload
 
 # Uploads this small (a 64x64 JPEG is about 2 KB) decode in about 0.1 ms: faster on the
@@ -48,7 +48,7 @@ class InferencePipeline:
 
     def __init__(
         self,
-        model: MugClassifier,
+        model: ImageClassifier,
         observe: BatchObserver | None = None,
         count_answers: Callable[[list[str]], None] | None = None,
     ) -> None:
@@ -102,7 +102,7 @@ class InferencePipeline:
 
     async def explain(self, upload: Upload) -> Classification:
         """One image's Classification with its heatmap: the image and its occluded copies go
-        through the batch queue as one request (MugClassifier.occlusions and .explain)."""
+        through the batch queue as one request (ImageClassifier.occlusions and .explain)."""
         async with self._admitted(OCCLUSION_GRID**2 + 1):
             (image,) = await self._decode([upload])
             outputs = await self._batcher.predict(self.model.occlusions(image))

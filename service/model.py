@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from service.config import Settings
-from service.imaging import CLASS_NAMES, decode_image
+from service.imaging import decode_image
 from service.runtime import (
     LOGITS,
     NOVELTY,
@@ -23,25 +23,24 @@ from service.runtime import (
     load_predictor,
 )
 
-# Explanations by occlusion: a 4x4 grid (16x16-pixel cells of the 64x64 image) hidden a cell at
-# a time, 17 images in one model call. A 3x3 grid put the heatmap's centre in the quadrant of a
-# mug pasted into a corner for 94% of test photos, 4x4 for all of them; the class activation
-# map of the network's last 4x4 features did for 19% (each of those cells sees the whole
-# photo).
+# Explanations by occlusion: a 4x4 grid (cells a quarter of the image's side) hidden a cell at
+# a time, 17 images in one model call: fine enough to place an object pasted into a corner
+# of the frame (docs/training.md).
 OCCLUSION_GRID = 4
 HEATMAP_SIZE = 8
-UNKNOWN = "unknown"  # the label of a photo that does not look like any of the four mugs
+UNKNOWN = "unknown"  # the label of a photo that does not look like any of the classes
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Classification:
-    """One image's answer: the most probable mug, or `unknown` (index None) when the image's
+    """One image's answer: the most probable class, or `unknown` (index None) when the image's
     novelty score is above the threshold in use."""
 
-    top_index: int  # the most probable of the four, also for an unknown answer
-    probabilities: tuple[float, ...]  # in CLASS_NAMES order
+    labels: tuple[str, ...]  # the model's classes, in its order
+    top_index: int  # the most probable class, also for an unknown answer
+    probabilities: tuple[float, ...]  # in `labels` order
     novelty: float | None = None  # None: the model has no novelty output
     threshold: float | None = None  # None: no unknown answer (UNKNOWN_THRESHOLD=off)
     # Where the answer came from, [8, 8] in 0..1, row 0 the top (explanations only).
@@ -61,19 +60,21 @@ class Classification:
 
     @property
     def label(self) -> str:
-        return UNKNOWN if self.unknown else CLASS_NAMES[self.top_index]
+        return UNKNOWN if self.unknown else self.labels[self.top_index]
 
     def probability_map(self) -> dict[str, float]:
-        return dict(zip(CLASS_NAMES, self.probabilities, strict=True))
+        return dict(zip(self.labels, self.probabilities, strict=True))
 
 
-class MugClassifier:
-    """Owns the loaded model. `ready` turns true once it is loaded and warmed up."""
+class ImageClassifier:
+    """Owns the loaded model. `ready` turns true once it is loaded and warmed up. Everything
+    about the task (labels, input size, name) comes from the model folder's metadata."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._predictor: Predictor | None = None
         self.unknown_threshold: float | None = None  # set on load: see _unknown_threshold
+        self._labels: tuple[str, ...] = ()  # set on load, from the metadata
         self.ready = False
 
     @property
@@ -89,6 +90,19 @@ class MugClassifier:
     def version(self) -> str:
         return self.metadata.model_version
 
+    @property
+    def name(self) -> str:
+        """The model's name in URLs: MODEL_NAME, else the metadata's."""
+        return self.settings.model_name or self.metadata.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    @property
+    def image_size(self) -> int:
+        return self.metadata.input_size
+
     def load(self) -> None:
         """Load and check the model (raises ModelLoadError); a no-op once loaded."""
         if self._predictor is None:
@@ -100,6 +114,7 @@ class MugClassifier:
                 settings.model_precision,
             )
             self.unknown_threshold = self._unknown_threshold()
+            self._labels = tuple(self._predictor.metadata.class_names)
             log.info(
                 "loaded model %s (%s) from %s with %s",
                 self.version,
@@ -110,12 +125,12 @@ class MugClassifier:
         self.ready = True
 
     def preprocess(self, data: bytes) -> np.ndarray:
-        """Encoded image -> uint8 [64, 64, 3]; raises service.imaging.ImageError."""
-        return decode_image(data, max_pixels=self.settings.max_image_pixels)
+        """Encoded image -> uint8 [size, size, 3]; raises service.imaging.ImageError."""
+        return decode_image(data, self.image_size, max_pixels=self.settings.max_image_pixels)
 
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """uint8 [N, 64, 64, 3] -> the model's named outputs, `probabilities` float32 [N, 4]
-        among them."""
+        """uint8 [N, size, size, 3] -> the model's named outputs, `probabilities` float32
+        [N, classes] among them."""
         return self._loaded().outputs(images)
 
     def postprocess(self, outputs: dict[str, np.ndarray]) -> list[Classification]:
@@ -124,6 +139,7 @@ class MugClassifier:
         scores = outputs[NOVELTY].tolist() if NOVELTY in outputs else [None] * len(probabilities)
         return [
             Classification(
+                labels=self._labels,
                 top_index=int(index),
                 probabilities=tuple(float(p) for p in row),
                 novelty=score,

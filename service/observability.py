@@ -29,28 +29,28 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "mugs_http_requests", "HTTP requests by route and status", ["route", "status"],
+            "classifier_http_requests", "HTTP requests by route and status", ["route", "status"],
             registry=self.registry,
         )  # fmt: skip
         self.latency = Histogram(
-            "mugs_http_request_seconds", "Request latency by route", ["route"],
+            "classifier_http_request_seconds", "Request latency by route", ["route"],
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.batch_size = Histogram(
-            "mugs_model_batch_images", "Images per model call", buckets=_BATCH_BUCKETS,
+            "classifier_model_batch_images", "Images per model call", buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )  # fmt: skip
         self.inference = Histogram(
-            "mugs_model_inference_seconds", "Duration of one model call",
+            "classifier_model_inference_seconds", "Duration of one model call",
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.rejected = Counter(
-            "mugs_rejected_requests", "Requests refused, by reason (the error code)", ["reason"],
-            registry=self.registry,
+            "classifier_rejected_requests", "Requests refused, by reason (the error code)",
+            ["reason"], registry=self.registry,
         )  # fmt: skip
 
         self.answers = Counter(
-            "mugs_answers", "Images answered, by label (unknown: none of the four mugs)",
+            "classifier_answers", "Images answered, by label (unknown: none of the classes)",
             ["label"], registry=self.registry,
         )  # fmt: skip
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from service.imaging import CLASS_NAMES, IMAGE_SIZE
 from service.storage import StorageError, fetch_folder, is_remote
 
 SAVED_MODEL_DIR = "saved_model"
@@ -27,23 +27,53 @@ TFLITE_INT8_FILE = "model_int8.tflite"  # dynamic-range quantised: int8 weights,
 METADATA_FILE = "metadata.json"
 PROBABILITIES = "probabilities"  # the output every model folder must have
 LOGITS = "logits"  # before the temperature; /explain's occlusion measures these
-NOVELTY = "novelty"  # how little the model prefers any mug; models before it lack this output
+NOVELTY = "novelty"  # how little the model prefers any class; models before it lack this output
 RUNTIMES = ("litert", "tensorflow")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mugs"
+
+
+MIN_CLASSES, MAX_CLASSES = 2, 100
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
+# Answers the service gives besides a class (`unknown`) or takes as a correction (`none`).
+RESERVED_LABELS = ("unknown", "none")
+LABEL_PATTERN = re.compile(r"^[^\W_](?:[\w .-]{0,62}[^\W_])?$")
+DEFAULT_MODEL_NAME = "model"
 
 
 class ModelLoadError(Exception):
     """The model directory cannot be served; the message is one line saying why."""
 
 
-class ModelMetadata(BaseModel):
-    """What a client or operator needs to know about the exported model."""
+def label_problem(label: str) -> str | None:
+    """Why `label` cannot name a class (None if it can): it appears in JSON keys, metrics
+    and URLs, so letters and digits, with spaces, `-`, `_` or `.` inside, 1-64 characters,
+    and none of RESERVED_LABELS."""
+    if not LABEL_PATTERN.match(label):
+        return (
+            f"{label!r} cannot be a label: use 1-64 letters or digits, with spaces, '-', '_' "
+            "or '.' between them"
+        )
+    if label.lower() in RESERVED_LABELS:
+        return f"{label!r} cannot be a label: the service answers it for no class"
+    return None
 
-    class_names: list[str]
-    input_size: int
+
+class ModelMetadata(BaseModel):
+    """What a client or operator needs to know about the exported model: the single place
+    that knows the task (its labels, their order, the input size, the model's name)."""
+
+    # The model's name in URLs (`/v1/models/{name}`); MODEL_NAME overrides it.
+    name: str = Field(DEFAULT_MODEL_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    # What the page says it tells apart; without them it speaks of "photos" and the labels.
+    title: str | None = None
+    description: str | None = None
+    class_names: list[str] = Field(min_length=MIN_CLASSES, max_length=MAX_CLASSES)
+    input_size: int = Field(ge=MIN_INPUT_SIZE, le=MAX_INPUT_SIZE)
     model_version: str
     trained_at: str
     git_commit: str
+    # The data folders it was trained on (as given) and how many photos came from each.
+    data_sources: dict[str, int] | None = None
     metrics: dict[str, Any] = {}
     # How the probabilities were calibrated (the temperature inside the graph, and the figures
     # it was fitted on); absent for models exported before calibration.
@@ -61,6 +91,16 @@ class ModelMetadata(BaseModel):
             return requested
         return "int8" if self.quantization and self.quantization.get("passed") else "float"
 
+    @field_validator("class_names")
+    @classmethod
+    def _labels(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if problem := label_problem(name):
+                raise ValueError(problem)
+        if len(set(names)) != len(names):
+            raise ValueError("class names must be unique")
+        return names
+
     @classmethod
     def read(cls, model_dir: Path) -> ModelMetadata:
         path = model_dir / METADATA_FILE
@@ -68,14 +108,13 @@ class ModelMetadata(BaseModel):
             metadata = cls.model_validate_json(path.read_bytes())
         except FileNotFoundError as error:
             raise ModelLoadError(f"{path}: metadata file not found") from error
-        except (ValidationError, OSError) as error:
-            first = str(error).splitlines()[0]
-            raise ModelLoadError(f"{path}: invalid metadata ({first})") from error
-        if tuple(metadata.class_names) != CLASS_NAMES or metadata.input_size != IMAGE_SIZE:
-            raise ModelLoadError(
-                f"{path}: model expects {metadata.class_names} at {metadata.input_size}px, "
-                f"the service {list(CLASS_NAMES)} at {IMAGE_SIZE}px"
-            )
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the file"
+            message = first["msg"].removeprefix("Value error, ")
+            raise ModelLoadError(f"{path}: invalid metadata ({where}: {message})") from error
+        except OSError as error:
+            raise ModelLoadError(f"{path}: cannot read metadata ({error})") from error
         return metadata
 
     def write(self, model_dir: Path) -> None:
@@ -83,8 +122,8 @@ class ModelMetadata(BaseModel):
 
 
 class Predictor(Protocol):
-    """A loaded model: uint8 images [N, 64, 64, 3] -> its named outputs, among them the
-    (calibrated) `probabilities` float32 [N, 4]."""
+    """A loaded model: uint8 images [N, size, size, 3] -> its named outputs, among them the
+    (calibrated) `probabilities` float32 [N, classes]."""
 
     metadata: ModelMetadata
     precision: str  # float or int8: what is running
@@ -106,7 +145,7 @@ class _Outputs:
         raise NotImplementedError
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """The probabilities, float32 [N, 4]."""
+        """The probabilities, float32 [N, classes]."""
         return self.outputs(images)[PROBABILITIES]
 
     def predict_batches(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -199,9 +238,9 @@ def load_predictor(
     precision: str = "auto",
 ) -> Predictor:
     """Load and check a model folder, local or `gs://` (copied down once, then checked the
-    same way): it must answer a dummy batch with [N, 4]. Problems are one ModelLoadError
-    line naming `location`. LiteRT runs `threads` per call, by default every CPU this process
-    may use, as the service does (MODEL_THREADS)."""
+    same way): it must answer a dummy batch with a probability per class. Problems are one
+    ModelLoadError line naming `location`. LiteRT runs `threads` per call, by default every
+    CPU this process may use, as the service does (MODEL_THREADS)."""
     if runtime not in RUNTIMES:
         raise ModelLoadError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     if runtime == "tensorflow" and precision == "int8":
@@ -226,13 +265,17 @@ def load_predictor(
 
 
 def check_output_shape(predictor: Predictor) -> None:
-    """One dummy prediction: proves the model runs and has the shape the service expects."""
-    dummy = np.zeros((2, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    """One dummy prediction at the metadata's input size: proves the model runs and answers
+    with a probability for each of the metadata's classes."""
+    size, classes = predictor.metadata.input_size, len(predictor.metadata.class_names)
+    dummy = np.zeros((2, size, size, 3), dtype=np.uint8)
     try:
         output = predictor.predict(dummy)
     except Exception as error:  # a runtime's own error type; reported as a load failure
-        raise ModelLoadError(f"model cannot run on a [2, 64, 64, 3] batch ({error})") from error
-    if output.shape != (2, len(CLASS_NAMES)):
+        shape = f"[2, {size}, {size}, 3]"
+        raise ModelLoadError(f"model cannot run on a {shape} batch ({error})") from error
+    if output.shape != (2, classes):
         raise ModelLoadError(
-            f"model returns shape {output.shape[1:]}, expected ({len(CLASS_NAMES)},)"
+            f"model returns shape {output.shape[1:]}, expected ({classes},): the classes "
+            f"of {METADATA_FILE}"
         )

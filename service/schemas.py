@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API, with the examples /docs shows."""
+"""Request and response bodies of the HTTP API. Their field descriptions hold for any model;
+the examples /docs shows are made from the loaded model (`service.openapi`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.model import Classification
 
 EXAMPLE_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHR..."
-EXAMPLE_PROBABILITIES = {"white": 2.2e-7, "black": 0.999999, "blue": 8.9e-8, "transparent": 8.3e-7}
-EXAMPLE_UNKNOWN_PROBABILITIES = {
-    "white": 0.0063,
-    "black": 0.141,
-    "blue": 0.7338,
-    "transparent": 0.1189,
-}
 
 
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
-    model_version: str | None = Field(examples=["20261202150900"])
+    model_version: str | None
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
 
 
@@ -59,55 +53,31 @@ class ExplainJSON(BaseModel):
 
 class Novelty(BaseModel):
     score: float = Field(
-        description="how little the image looks like any one of the four mugs: 0 for a "
-        "clear mug, up to 1.39 (log 4) when the model cannot tell the four apart",
-        examples=[0.0614],
+        description="how little the image looks like any one of the classes: 0 for a clear "
+        "case, up to log(number of classes) when the model cannot tell them apart",
     )
     threshold: float | None = Field(
         description="above it the answer is `unknown`; null when that answer is turned off "
         "(UNKNOWN_THRESHOLD=off)",
-        examples=[0.4811],
     )
 
 
 class Prediction(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "label": "black",
-                    "index": 1,
-                    "probabilities": EXAMPLE_PROBABILITIES,
-                    "novelty": {"score": 0.0614, "threshold": 0.4811},
-                    "model_version": "20261202150900",
-                },
-                {
-                    "label": "unknown",
-                    "index": None,
-                    "probabilities": EXAMPLE_UNKNOWN_PROBABILITIES,
-                    "novelty": {"score": 0.9477, "threshold": 0.4811},
-                    "model_version": "20261202150900",
-                },
-            ]
-        }
-    )
-
     label: str = Field(
-        description="the predicted mug (white, black, blue, transparent), or `unknown` when "
-        "the photo does not look like any of the four",
-        examples=["black"],
+        description="the predicted class (one of the model's labels), or `unknown` when the "
+        "photo does not look like any of them"
     )
     index: int | None = Field(
-        description="the mug's index: 0 white, 1 black, 2 blue, 3 transparent; null for unknown"
+        description="the class's index in the model's label order; null for unknown"
     )
     probabilities: dict[str, float] = Field(
-        description="every mug's probability, also for an unknown answer; they sum to 1",
-        examples=[EXAMPLE_PROBABILITIES],
+        description="every class's probability, keyed by label, also for an unknown answer; "
+        "they sum to 1"
     )
     novelty: Novelty | None = Field(
         None, description="the novelty score and the threshold in use (null: the model has none)"
     )
-    model_version: str = Field(examples=["20261202150900"])
+    model_version: str
 
     @classmethod
     def of(cls, classification: Classification, model_version: str) -> Prediction:
@@ -126,8 +96,8 @@ class Prediction(BaseModel):
 
 
 HEATMAP_DESCRIPTION = (
-    "where the answer came from: 8x8 values in 0..1 over the 64x64 centre square the model "
-    "sees (row 0 the top, column 0 the left): how much the predicted class's lead over the "
+    "where the answer came from: 8x8 values in 0..1 over the centre square the model sees "
+    "(row 0 the top, column 0 the left): how much the predicted class's lead over the "
     "next class (in logits) drops when each cell of a 4x4 grid is hidden, interpolated and "
     "scaled to its peak"
 )
@@ -205,12 +175,10 @@ class TFServingRequest(BaseModel):
 
 class TFServingPrediction(BaseModel):
     classes: int = Field(
-        description="the most probable mug, 0-3, also when `unknown` is true", examples=[1]
+        description="the index of the most probable class, also when `unknown` is true"
     )
-    probabilities: list[float] = Field(examples=[[0.00009, 0.99957, 0.000004, 0.00033]])
-    unknown: bool = Field(
-        False, description="the photo does not look like any of the four mugs", examples=[False]
-    )
+    probabilities: list[float] = Field(description="in the model's label order")
+    unknown: bool = Field(False, description="the photo does not look like any of the classes")
 
     @classmethod
     def of(cls, classification: Classification) -> TFServingPrediction:

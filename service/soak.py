@@ -147,7 +147,8 @@ def main() -> None:
 
     images = sample_images(60)
     predictor = load_predictor(args.model_dir)
-    expected = predictor.predict(np.stack([decode_image(image) for image in images]))
+    size = predictor.metadata.input_size
+    expected = predictor.predict(np.stack([decode_image(image, size) for image in images]))
     process = None
     url = args.url
     if url is None:

@@ -22,6 +22,10 @@ from training.dataset import default_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASS_FOLDERS = ("0white", "1black", "2blue", "3transparant")
+# The bundled model's task, as its metadata.json states it (tests may name the mugs; the
+# service may not).
+MUG_LABELS = ("white", "black", "blue", "transparent")
+MUG_SIZE = 64
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +63,46 @@ def tiny_data_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
             for photo in sorted((data_dir / split / folder).glob("*.jpg"))[:4]:
                 (target / photo.name).symlink_to(photo)
     return root
+
+
+@pytest.fixture(scope="session")
+def two_class_model(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model of the mug photos regrouped into `dark` and `light` (a flat folder, split by
+    training.task), trained for one epoch at the default size."""
+    from tests.datasets import regrouped_mugs, train_model
+
+    data = regrouped_mugs(data_dir, tmp_path_factory.mktemp("two-classes") / "mugs-by-shade")
+    output = tmp_path_factory.mktemp("two-class-model")
+    train_model(data, output, 1)
+    return output
+
+
+@pytest.fixture(scope="session")
+def seven_class_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.datasets import generated_shapes
+
+    return generated_shapes(tmp_path_factory.mktemp("seven-classes") / "shapes")
+
+
+@pytest.fixture(scope="session")
+def seven_class_training(
+    seven_class_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """A model of seven classes of generated pictures at 48 pixels, named and titled on the
+    command line, trained for two epochs; with what training printed."""
+    from tests.datasets import train_model
+
+    output = tmp_path_factory.mktemp("seven-class-model")
+    printed = train_model(
+        seven_class_data, output, 2, "--image-size", "48", "--name", "shapes",
+        "--title", "Which shape is it?",
+    )  # fmt: skip
+    return output, printed
+
+
+@pytest.fixture(scope="session")
+def seven_class_model(seven_class_training: tuple[Path, str]) -> Path:
+    return seven_class_training[0]
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

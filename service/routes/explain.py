@@ -1,6 +1,6 @@
 """`POST /explain`: one image, as for /predict, answered with the prediction and a heatmap of
-where the answer came from: occlusion, a 4x4 grid of the 64x64 image hidden a cell at a time
-(service.model.MugClassifier.occlusions), 17 images in one model call."""
+where the answer came from: occlusion, a 4x4 grid of the image the model sees hidden a cell at
+a time (service.model.ImageClassifier.occlusions), 17 images in one model call."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["explain"], dependencies=[Depends(require_api_key)])
     description=(
         "Send one photo as for /predict: `multipart/form-data` with a file under `image`, or "
         'JSON `{"image": "<base64>"}`. The answer is the prediction plus `heatmap`: 8x8 '
-        "values in 0..1 over the 64x64 centre square the model sees, row 0 the top."
+        "values in 0..1 over the centre square the model sees, row 0 the top."
     ),
     openapi_extra={
         "requestBody": {

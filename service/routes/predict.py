@@ -28,9 +28,9 @@ _MULTIPART_SCHEMA = {
     "/predict",
     response_model=Prediction | BatchPrediction,
     responses=ERROR_RESPONSES,
-    summary="Classify one or several mug photos",
+    summary="Classify one or several photos",
     description=(
-        "Send `multipart/form-data` with a file under `image` (`curl -F image=@mug.jpg`) or "
+        "Send `multipart/form-data` with a file under `image` (`curl -F image=@photo.jpg`) or "
         'several under `images`, or JSON `{"image": "<base64>"}` / `{"images": [...]}`. '
         "One image answers with a prediction; `images` answers with `predictions`, in order. "
         "JPEG, PNG, WebP, GIF, BMP, HEIC and AVIF of any size are accepted."

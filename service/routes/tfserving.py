@@ -1,6 +1,6 @@
-"""The TensorFlow Serving / Cloud ML Engine REST form, for clients of the original deployment:
-`POST /v1/models/mugs:predict` with `{"instances": [...]}`, `:explain` (KServe V1's verb) with
-the same instances, and `GET /v1/models/mugs`."""
+"""The TensorFlow Serving / Cloud ML Engine REST form: `POST /v1/models/{name}:predict` with
+`{"instances": [...]}`, `:explain` (KServe V1's verb) with the same instances, and
+`GET /v1/models/{name}`; `{name}` is the served model's (MODEL_NAME, else its metadata's)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Request
 
 from service.config import Settings
 from service.deps import PipelineDep, ReadyModelDep, SettingsDep
+from service.errors import RequestError
+from service.model import ImageClassifier
 from service.schemas import (
     ERROR_RESPONSES,
     TFServingExplainResponse,
@@ -24,8 +26,20 @@ from service.schemas import (
 from service.security import require_api_key
 from service.uploads import Upload, check_count, decode_base64, parse_json
 
-MODEL_NAME = "mugs"
-router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"])
+router = APIRouter(prefix="/v1/models/{model_name}", tags=["tensorflow-serving"])
+
+
+class ModelNotFoundError(RequestError):
+    status_code = 404
+    code = "model_not_found"
+
+
+def check_name(model_name: str, model: ImageClassifier) -> None:
+    """404 for a model this service does not serve."""
+    if model_name != model.name:
+        raise ModelNotFoundError(
+            f"no model named {model_name!r}; this service serves {model.name!r}", "model_name"
+        )
 
 
 @router.post(
@@ -42,8 +56,17 @@ router = APIRouter(prefix=f"/v1/models/{MODEL_NAME}", tags=["tensorflow-serving"
     },
 )
 async def tfserving_predict(
+    model_name: str, request: Request, pipeline: PipelineDep, settings: SettingsDep
+) -> TFServingResponse:
+    check_name(model_name, pipeline.model)
+    return await instances_predict(request, pipeline, settings)
+
+
+async def instances_predict(
     request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> TFServingResponse:
+    """`{"instances": [...]}` -> predictions: the `:predict` route's work, also Vertex AI's
+    AIP_PREDICT_ROUTE."""
     classifications = await pipeline.classify(await _instances(request, settings))
     return TFServingResponse(predictions=[TFServingPrediction.of(c) for c in classifications])
 
@@ -63,8 +86,9 @@ async def tfserving_predict(
     },
 )
 async def tfserving_explain(
-    request: Request, pipeline: PipelineDep, settings: SettingsDep
+    model_name: str, request: Request, pipeline: PipelineDep, settings: SettingsDep
 ) -> TFServingExplainResponse:
+    check_name(model_name, pipeline.model)
     uploads = await _instances(request, settings)
     classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
     return TFServingExplainResponse(
@@ -85,7 +109,8 @@ async def _instances(request: Request, settings: Settings) -> list[Upload]:
 
 
 @router.get("", response_model=TFServingModelStatus, summary="Model version status")
-async def tfserving_status(model: ReadyModelDep) -> TFServingModelStatus:
+async def tfserving_status(model_name: str, model: ReadyModelDep) -> TFServingModelStatus:
+    check_name(model_name, model)
     return TFServingModelStatus(
         model_version_status=[
             TFServingVersionStatus(

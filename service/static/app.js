@@ -1,6 +1,7 @@
 // The try-it page: send a photo to /explain, show the answer with a bar per class and, over
 // the photo, the heatmap of where the model looked (a toggle hides it). A photo that is none
-// of the four mugs is said to be so, its bars muted.
+// of the model's classes (its labels are in the page, from the model folder) is said to be
+// so, its bars muted.
 "use strict";
 
 const form = document.getElementById("upload-form");
@@ -16,6 +17,7 @@ const errorBox = document.getElementById("error");
 const heatmap = document.getElementById("heatmap");
 const showHeatmap = document.getElementById("show-heatmap");
 const KEY_STORAGE = "mug-classifier-api-key";
+const LABELS = JSON.parse(document.getElementById("model-labels").textContent);
 
 function showError(message) {
   result.hidden = true;
@@ -46,16 +48,15 @@ function showPrediction(file, prediction) {
   preview.src = URL.createObjectURL(file);
   const unknown = prediction.label === "unknown";
   if (unknown) {
-    // Not one of the four mugs: say so plainly; the bars stay, muted, for the curious.
+    // None of the classes: say so plainly; the bars stay, muted, for the curious.
     verdict.replaceChildren(Object.assign(document.createElement("strong"), {
-      textContent: "This photo does not look like any of the four mugs.",
+      textContent: `This photo does not look like any of: ${LABELS.join(", ")}.`,
     }), " The bars show how the model would split it among them anyway.");
   } else {
     const top = prediction.probabilities[prediction.label];
-    const thing = prediction.label === "transparent" ? "glass" : "mug";
-    verdict.replaceChildren("It is the ", Object.assign(document.createElement("strong"), {
+    verdict.replaceChildren("It is ", Object.assign(document.createElement("strong"), {
       textContent: prediction.label,
-    }), ` ${thing} (${percent(top)}).`);
+    }), ` (${percent(top)}).`);
   }
   verdict.classList.toggle("unknown", unknown);
   bars.classList.toggle("muted", unknown);

@@ -15,6 +15,7 @@ import pytest
 from service.batching import MicroBatcher
 from service.imaging import decode_image
 from service.runtime import load_predictor
+from tests.conftest import MUG_SIZE
 
 
 def image_sums(images: np.ndarray) -> np.ndarray:
@@ -91,7 +92,7 @@ def test_many_concurrent_http_clients_each_get_their_own_answer(
     each answer is checked against the model called directly on that request's photos."""
     photos = [photo for photo, _ in test_photos[::7]]
     expected = load_predictor(model_dir).predict(
-        np.stack([decode_image(p.read_bytes()) for p in photos])
+        np.stack([decode_image(p.read_bytes(), MUG_SIZE) for p in photos])
     )
 
     def one_request(i: int) -> None:

@@ -8,8 +8,8 @@ import base64
 import pytest
 from fastapi.testclient import TestClient
 
-from service.imaging import CLASS_NAMES
 from service.model import UNKNOWN
+from tests.conftest import MUG_LABELS as CLASS_NAMES
 from tests.corpus import BAD_UPLOADS, ODD_BUT_VALID
 
 

@@ -24,18 +24,18 @@ def test_metrics_count_requests_batches_and_rejections(client: TestClient, test_
     text = after.text
     ok = {"route": "/predict", "status": "200"}
     assert (
-        metric(text, "mugs_http_requests_total", **ok)
-        == metric(before, "mugs_http_requests_total", **ok) + 1
+        metric(text, "classifier_http_requests_total", **ok)
+        == metric(before, "classifier_http_requests_total", **ok) + 1
     )
     assert (
-        metric(text, "mugs_rejected_requests_total", reason="not_an_image")
-        == metric(before, "mugs_rejected_requests_total", reason="not_an_image") + 1
+        metric(text, "classifier_rejected_requests_total", reason="not_an_image")
+        == metric(before, "classifier_rejected_requests_total", reason="not_an_image") + 1
     )
-    assert metric(text, "mugs_model_batch_images_count") > metric(
-        before, "mugs_model_batch_images_count"
+    assert metric(text, "classifier_model_batch_images_count") > metric(
+        before, "classifier_model_batch_images_count"
     )
-    assert metric(text, "mugs_model_inference_seconds_count") >= 1
-    assert metric(text, "mugs_http_request_seconds_count", route="/predict") >= 2
+    assert metric(text, "classifier_model_inference_seconds_count") >= 1
+    assert metric(text, "classifier_http_request_seconds_count", route="/predict") >= 2
 
 
 def test_request_id_is_echoed_or_generated(client: TestClient) -> None:

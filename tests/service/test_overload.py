@@ -47,7 +47,8 @@ def test_overload_is_refused_with_503_and_retry_after(
             else:
                 assert len(response.json()["predictions"]) == len(photos)
         metrics = httpx2.get(f"{url}/metrics").text
-        counted = re.search(r'mugs_rejected_requests_total\{reason="overloaded"\} (\S+)', metrics)
+        pattern = r'classifier_rejected_requests_total\{reason="overloaded"\} (\S+)'
+        counted = re.search(pattern, metrics)
         assert counted and float(counted.group(1)) == statuses.count(503)
         # The queue cleared: the next request is answered.
         after = httpx2.post(f"{url}/predict", files=[("images", p) for p in photos])
@@ -73,7 +74,8 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
         advised = [int(r.headers["retry-after"]) for r in refused]
         assert advised == sorted(advised) and advised[-1] >= 5, advised
         assert client.get("/health").status_code == 200
-        assert 'mugs_rejected_requests_total{reason="overloaded"}' in client.get("/metrics").text
+        refused = 'classifier_rejected_requests_total{reason="overloaded"}'
+        assert refused in client.get("/metrics").text
         # The first client comes back at once, not after its Retry-After: its refusal is held
         # until its time is up, at most OVERLOAD_HOLD_S.
         hold_s = client.app.state.settings.overload_hold_s

@@ -122,7 +122,7 @@ def test_non_mug_photo_is_said_to_be_none_of_the_four_with_muted_bars(
     page.goto(open_url)
     page.set_input_files("#photo", board)
     expect(page.locator("#verdict")).to_contain_text(
-        "This photo does not look like any of the four mugs."
+        "This photo does not look like any of: white, black, blue, transparent."
     )
     expect(page.locator("#bars li")).to_have_count(4)
     expect(page.locator("#bars")).to_have_class(re.compile(r"\bmuted\b"))
@@ -212,3 +212,22 @@ def test_heatmap_overlays_the_photo_and_the_toggle_hides_it(
         page.get_by_label("Show where the model looked").check()
         expect(overlay).to_be_visible()
         context.close()
+
+
+def test_a_model_of_seven_other_classes_gets_its_own_page(
+    page: Page, seven_class_model: Path, seven_class_data: Path
+) -> None:
+    """The page follows the model folder: its title, and a bar for each of its labels."""
+    from tests.datasets import SEVEN_CLASSES
+
+    picture = next((seven_class_data / "0_red circle").iterdir())
+    with running_service(MODEL_DIR=str(seven_class_model)) as (url, _):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Which shape is it?")).to_be_visible()
+        page.set_input_files("#photo", picture)
+        expect(page.locator("#bars li")).to_have_count(7)
+        names = page.locator("#bars li .name").all_text_contents()
+        assert sorted(names) == sorted(SEVEN_CLASSES)
+        answer = page.locator("#verdict strong").text_content()
+        assert answer in SEVEN_CLASSES or answer.startswith("This photo does not look like")
+    assert page.console_errors == []

@@ -12,8 +12,10 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from service.imaging import CLASS_NAMES, decode_image
+from service.imaging import decode_image
 from service.runtime import SAVED_MODEL_DIR, ModelMetadata, load_predictor
+from tests.conftest import MUG_LABELS as CLASS_NAMES
+from tests.conftest import MUG_SIZE
 from training.pipeline import PARITY_MAX_PROBABILITY_GAP
 
 
@@ -31,7 +33,7 @@ def sample(test_photos: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
 def direct_probabilities(model_dir: Path, photos: list[Path]) -> np.ndarray:
     """The model the service runs (LiteRT, int8 when its parity passed), called directly on
     the training pipeline's tensors; checked against the SavedModel within the parity bound."""
-    images = np.stack([decode_image(photo.read_bytes()) for photo in photos])
+    images = np.stack([decode_image(photo.read_bytes(), MUG_SIZE) for photo in photos])
     served = load_predictor(model_dir).predict(images)
     signature = tf.saved_model.load(str(model_dir / SAVED_MODEL_DIR)).signatures["serving_default"]
     saved_model = signature(images=tf.constant(images, tf.float32))["probabilities"].numpy()
@@ -154,5 +156,22 @@ def test_openapi_documents_both_input_forms(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(content)
-    assert "/v1/models/mugs:predict" in schema["paths"]
+    assert "/v1/models/{model_name}:predict" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_examples_are_made_from_the_loaded_model(client: TestClient, version: str) -> None:
+    schema = client.get("/openapi.json").json()
+    clear, refused = schema["components"]["schemas"]["Prediction"]["examples"]
+    assert list(clear["probabilities"]) == list(CLASS_NAMES) and clear["label"] == "black"
+    assert clear["model_version"] == refused["model_version"] == version
+    assert refused["label"] == "unknown" and refused["index"] is None
+    threshold = client.app.state.model.unknown_threshold
+    assert refused["novelty"]["threshold"] == threshold < refused["novelty"]["score"]
+    assert "white, black, blue, transparent" in schema["info"]["description"]
+
+
+def test_another_model_name_is_not_found(client: TestClient) -> None:
+    response = client.post("/v1/models/flowers:predict", json={"instances": [{"b64": "AAAA"}]})
+    assert response.status_code == 404 and response.json()["error"] == "model_not_found"
+    assert client.get("/v1/models/flowers").status_code == 404

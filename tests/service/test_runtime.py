@@ -11,12 +11,13 @@ import pytest
 
 from service.imaging import decode_image
 from service.runtime import ModelLoadError, load_predictor
+from tests.conftest import MUG_SIZE
 
 
 def test_litert_and_tensorflow_agree_on_every_test_photo(
     model_dir: Path, test_photos: list[tuple[Path, int]]
 ) -> None:
-    images = np.stack([decode_image(photo.read_bytes()) for photo, _ in test_photos])
+    images = np.stack([decode_image(photo.read_bytes(), MUG_SIZE) for photo, _ in test_photos])
     litert = load_predictor(model_dir, "litert", precision="float").predict(images)
     tensorflow = load_predictor(model_dir, "tensorflow").predict(images)
     assert litert.shape == tensorflow.shape == (len(test_photos), 4)
@@ -25,7 +26,7 @@ def test_litert_and_tensorflow_agree_on_every_test_photo(
 
 def test_litert_answers_any_batch_size(model_dir: Path, test_photos) -> None:
     predictor = load_predictor(model_dir, "litert")
-    images = np.stack([decode_image(photo.read_bytes()) for photo, _ in test_photos[:7]])
+    images = np.stack([decode_image(photo.read_bytes(), MUG_SIZE) for photo, _ in test_photos[:7]])
     whole = predictor.predict(images)
     one_by_one = np.concatenate([predictor.predict(images[i : i + 1]) for i in range(7)])
     np.testing.assert_allclose(whole, one_by_one, atol=1e-6)
@@ -42,7 +43,7 @@ def test_quantized_model_parity_is_what_training_recorded(model_dir: Path, test_
     float_model = load_predictor(model_dir, precision="float")
     int8_model = load_predictor(model_dir, precision="int8")
     parity = float_model.metadata.quantization
-    images = np.stack([decode_image(photo.read_bytes()) for photo, _ in test_photos])
+    images = np.stack([decode_image(photo.read_bytes(), MUG_SIZE) for photo, _ in test_photos])
     full, quantized = float_model.predict_batches(images), int8_model.predict_batches(images)
     assert np.abs(quantized - full).max() == pytest.approx(parity["max_probability_gap"], abs=2e-4)
     assert (quantized.argmax(1) == full.argmax(1)).mean() >= 0.995

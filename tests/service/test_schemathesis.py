@@ -16,9 +16,9 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("POST", "/predict"),
     ("POST", "/explain"),
-    ("POST", "/v1/models/mugs:predict"),
-    ("POST", "/v1/models/mugs:explain"),
-    ("GET", "/v1/models/mugs"),
+    ("POST", "/v1/models/{model_name}:predict"),
+    ("POST", "/v1/models/{model_name}:explain"),
+    ("GET", "/v1/models/{model_name}"),
 ]
 
 

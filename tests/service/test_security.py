@@ -95,10 +95,14 @@ def test_cors_is_off_unless_configured(client: TestClient, model_dir: Path) -> N
 def test_no_route_takes_a_path_from_the_client(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     for path, operations in schema["paths"].items():
-        assert "{" not in path, path  # no path parameters at all
+        # The one path parameter is the model's name, compared with the served model's.
+        assert path.replace("{model_name}", "").count("{") == 0, path
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 assert (
                     "path" not in parameter["name"].lower()
                     and "file" not in parameter["name"].lower()
                 )
+    for name in ("..", "..%2F..%2Fetc", "mugs%00", "/etc/passwd"):
+        response = client.get(f"/v1/models/{name}")
+        assert response.status_code == 404, name

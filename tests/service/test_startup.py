@@ -64,6 +64,10 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata["class_names"] = ["cup", "glass"]
     (wrong_classes / "metadata.json").write_text(json.dumps(metadata))
+    reserved_label = root / "reserved-label"
+    shutil.copytree(model_dir, reserved_label)
+    metadata["class_names"] = ["white", "black", "blue", "unknown"]
+    (reserved_label / "metadata.json").write_text(json.dumps(metadata))
     wrong_shape = root / "wrong-shape"
     shutil.copytree(model_dir, wrong_shape)
     three_classes = three_class_litert_model()
@@ -74,7 +78,8 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
         "empty": (empty, "metadata file not found"),
         "no model file": (metadata_only, "LiteRT model not found"),
         "corrupt": (corrupt, "cannot load LiteRT model"),
-        "wrong classes": (wrong_classes, "model expects ['cup', 'glass']"),
+        "wrong classes": (wrong_classes, "returns shape (4,), expected (2,): the classes of"),
+        "reserved label": (reserved_label, "'unknown' cannot be a label"),
         "wrong shape": (wrong_shape, "model returns shape (3,), expected (4,)"),
     }
 

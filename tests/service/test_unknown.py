@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from service.app import create_app
 from service.config import Settings
-from service.imaging import CLASS_NAMES
 from service.runtime import ModelMetadata
+from tests.conftest import MUG_LABELS as CLASS_NAMES
 
 
 def png(image: Image.Image) -> bytes:
@@ -132,7 +132,7 @@ def test_tensorflow_serving_route_keeps_classes_and_adds_unknown(
 def test_metrics_count_unknown_answers(client: TestClient) -> None:
     def unknown_count() -> float:
         text = client.get("/metrics").text
-        match = re.search(r'^mugs_answers_total\{label="unknown"\} ([\d.e+]+)$', text, re.M)
+        match = re.search(r'^classifier_answers_total\{label="unknown"\} ([\d.e+]+)$', text, re.M)
         return float(match.group(1)) if match else 0.0
 
     before = unknown_count()
