@@ -4,18 +4,30 @@ clear line on stderr instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from service.runtime import ModelLoadError
-from service.storage import StorageError, is_remote, upload_folder
-from training.dataset import DataError, default_data_dir
+from service.runtime import DEFAULT_MODEL_NAME, ModelLoadError
+from service.storage import StorageError, fetch_folder, is_remote, upload_folder
+from training.dataset import (
+    DataError,
+    DataPlan,
+    LabelledImages,
+    default_data_dir,
+    load_photos,
+    parse_renames,
+    plan_dataset,
+)
 from training.train import TrainConfig
 
 # Vertex AI custom training sets this to the gs:// folder where the job's model belongs.
@@ -28,13 +40,35 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--data-dir",
-        default=str(default_data_dir()),
-        help="folder with train/ and test/ (or eval/), local or gs://bucket/prefix; "
-        "default $MUGS_DATA_DIR, else data/",
+        action="append",
+        help="a folder of class folders, or with train/ and test/ (or eval/) ones; local or "
+        "gs://bucket/prefix; repeat to merge several by class name (default $MUGS_DATA_DIR, "
+        "else data/)",
     )
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=defaults.image_size,
+        help=f"the network's input side in pixels (default {defaults.image_size})",
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=defaults.members,
+        help=f"networks in the ensemble (default {defaults.members}; 1 is the cheapest)",
+    )
+    parser.add_argument(
+        "--rename",
+        action="append",
+        metavar="FOLDER_LABEL=LABEL",
+        help="label a class folder otherwise than its name says (default: transparant=transparent)",
+    )
+    parser.add_argument("--name", help="the model's name in URLs (default: the data folder's)")
+    parser.add_argument("--title", help="what the page calls the model, e.g. 'Which mug is it?'")
+    parser.add_argument("--description", help="the page's one line under the title")
     parser.add_argument(
         "--output",
         "--export-dir",
@@ -52,7 +86,91 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    for option in ("epochs", "batch_size", "members"):
+        if getattr(args, option) < 1:
+            raise DataError(f"--{option.replace('_', '-')} must be at least 1")
+    if not 16 <= args.image_size <= 1024:
+        raise DataError("--image-size must be between 16 and 1024 pixels")
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        image_size=args.image_size,
+        members=args.members,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a training command read: the plan, the decoded photos, and names for reports."""
+
+    plan: DataPlan
+    train: LabelledImages
+    test: LabelledImages | None
+    data_dirs: list[str]  # as given
+
+    @property
+    def trained_on(self) -> str:
+        return " + ".join(self.data_dirs)
+
+
+def read_training_data(args: argparse.Namespace, split_off_test: bool) -> TrainingData:
+    """The photos of every --data-dir (a gs:// one copied down once), planned and decoded at
+    --image-size through the service's decoder."""
+    given = args.data_dir or [str(default_data_dir())]
+    local = [(name, fetch_folder(name)) for name in given]
+    plan = plan_dataset(local, args.seed, split_off_test, parse_renames(args.rename))
+    # Reports name the folders as given (a bucket, not its temporary copy).
+    for name, path in local:
+        if is_remote(name):
+            plan = _renamed(plan, str(path), name)
+    size, skip = args.image_size, args.skip_bad_files
+    train = load_photos(plan.train, plan.class_names, size, skip)
+    test = load_photos(plan.test, plan.class_names, size, skip) if plan.test else None
+    return TrainingData(plan, train, test, list(given))
+
+
+def about_model(args: argparse.Namespace, data: TrainingData) -> dict[str, Any]:
+    """The metadata training records about the model: its name (--name, else the first data
+    folder's), title and description (--title, --description), and the data it learnt from."""
+    return {
+        "name": args.name or model_name_for(data.data_dirs[0]),
+        "title": args.title,
+        "description": args.description,
+        "data_sources": data.plan.sources,
+    }
+
+
+def model_name_for(location: str) -> str:
+    """A URL-safe name from a data folder's last path part (`.../mugs` -> `mugs`)."""
+    last = location.rstrip("/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", last).strip("-_.")[:64]
+    return name or DEFAULT_MODEL_NAME
+
+
+def write_split(output: Path, plan: DataPlan) -> None:
+    """The split training.task made (none when the data brought its test/): which file went
+    where, so the figures can be checked and the split repeated."""
+    if plan.split is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / SPLIT_FILE).write_text(json.dumps(plan.split, indent=1) + "\n")
+
+
+SPLIT_FILE = "split.json"
+
+
+def _renamed(plan: DataPlan, local: str, given: str) -> DataPlan:
+    """`plan` with paths below the temporary copy `local` named below `given` instead, in
+    the split record only (the files themselves are read from the copy)."""
+    if plan.split is None:
+        return plan
+    split = {
+        key: [path.replace(local, given.rstrip("/"), 1) for path in value]
+        if isinstance(value, list)
+        else value
+        for key, value in plan.split.items()
+    }
+    return DataPlan(plan.class_names, plan.train, plan.test, plan.sources, split)
 
 
 @contextmanager

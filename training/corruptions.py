@@ -3,9 +3,9 @@ blur, a phone's upscaled and recompressed photo, sensor noise, heavy JPEG, a til
 colour casts and a camera farther away. Each condition has two severities; the second is
 the harsher.
 
-Every condition turns a 64x64 uint8 photo into another one. Those that go through an encoded
-file (the phone upload, JPEG) come back through `service.imaging.decode_image`, exactly as an
-upload would reach the model. Noise and the rotation's direction come from a generator seeded
+Every condition turns a square uint8 photo into another of its size. Those that go through an
+encoded file (the phone upload, JPEG) come back through `service.imaging.decode_image`, exactly
+as an upload would reach the model. Noise and the rotation's direction come from a generator seeded
 by (suite seed, condition, severity, photo index): the same seed gives the same pixels,
 whatever else is in the batch.
 """
@@ -21,10 +21,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from service.imaging import IMAGE_SIZE, decode_image
+from service.imaging import decode_image
 from service.runtime import usable_cpus
 
 DEFAULT_SEED = 0
+# The severities are set for a 64-pixel photo; blurs scale with the side of larger ones, so
+# a condition is the same photo condition at any input size.
+REFERENCE_SIZE = 64
 Corrupt = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 
 
@@ -62,24 +65,25 @@ def _contrast(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.
 
 
 def _blur(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma)))
+    scaled = sigma * image.shape[0] / REFERENCE_SIZE
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(scaled)))
 
 
-def _jpeg(image: Image.Image, quality: int) -> np.ndarray:
+def _jpeg(image: Image.Image, quality: int, size: int) -> np.ndarray:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return decode_image(buffer.getvalue())
+    return decode_image(buffer.getvalue(), size)
 
 
 def _phone_upload(
     image: np.ndarray, level: tuple[int, float, int], rng: np.random.Generator
 ) -> np.ndarray:
-    """Upscaled to `size` px, defocused by `sigma` (in 64-px pixels), saved as JPEG at
-    `quality`, then decoded as an upload: what a phone photo of the scene goes through."""
+    """Upscaled to `size` px, defocused by `sigma` (in pixels of a 64-px photo), saved as JPEG
+    at `quality`, then decoded as an upload: what a phone photo of the scene goes through."""
     size, sigma, quality = level
     large = Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC)
-    large = large.filter(ImageFilter.GaussianBlur(sigma * size / IMAGE_SIZE))
-    return _jpeg(large, quality)
+    large = large.filter(ImageFilter.GaussianBlur(sigma * size / REFERENCE_SIZE))
+    return _jpeg(large, quality, image.shape[0])
 
 
 def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -88,7 +92,7 @@ def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
 
 
 def _compress(image: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
-    return _jpeg(Image.fromarray(image), quality)
+    return _jpeg(Image.fromarray(image), quality, image.shape[0])
 
 
 def _rotate(image: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
@@ -97,18 +101,20 @@ def _rotate(image: np.ndarray, degrees: float, rng: np.random.Generator) -> np.n
     angle = degrees * rng.choice((-1.0, 1.0))
     rotated = Image.fromarray(image).rotate(angle, Image.Resampling.BICUBIC)
     radians = np.deg2rad(abs(angle))
-    side = IMAGE_SIZE / (np.cos(radians) + np.sin(radians))
-    margin = (IMAGE_SIZE - side) / 2
-    box = (margin, margin, IMAGE_SIZE - margin, IMAGE_SIZE - margin)
-    return np.asarray(rotated.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC, box))
+    size = image.shape[0]
+    side = size / (np.cos(radians) + np.sin(radians))
+    margin = (size - side) / 2
+    box = (margin, margin, size - margin, size - margin)
+    return np.asarray(rotated.resize((size, size), Image.Resampling.BICUBIC, box))
 
 
 def _farther(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     """A camera `factor` times farther away: the mug `factor` times smaller in the frame,
     the table around it extended from the photo's edges (one mug, not mirrored copies)."""
-    pad = round(IMAGE_SIZE * (factor - 1) / 2)
+    size = image.shape[0]
+    pad = round(size * (factor - 1) / 2)
     wider = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    small = Image.fromarray(wider).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    small = Image.fromarray(wider).resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(small)
 
 
@@ -146,7 +152,7 @@ BEYOND_THE_ISSUE = ("farther",)
 
 
 def corrupt(images: np.ndarray, condition: Condition, severity: int, seed: int) -> np.ndarray:
-    """`images` (uint8 [N, 64, 64, 3]) under `condition` at `severity` (1 or 2)."""
+    """`images` (uint8 [N, size, size, 3]) under `condition` at `severity` (1 or 2)."""
     level = condition.levels[severity - 1]
     index = SUITE.index(condition)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from service.runtime import DEFAULT_MODEL_DIR, PROBABILITIES, load_predictor
 from training.cli import run_command
 from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
-from training.dataset import load_split
-from training.non_mugs import validation_non_mugs
+from training.dataset import load_folder
+from training.non_mugs import corners_are_background, validation_non_mugs
 from training.novelty import format_unknown, unknown_figures
 from training.report import classification_metrics, format_metrics
 
@@ -36,10 +36,13 @@ def main() -> None:
     )
     parser.add_argument("--skip-bad-files", action="store_true")
     args = parser.parse_args()
-    data = load_split(args.folder, skip_bad=args.skip_bad_files)
     predictor = load_predictor(args.model_dir, precision=args.precision)
+    class_names = predictor.metadata.class_names
+    data = load_folder(
+        args.folder, class_names, predictor.metadata.input_size, skip_bad=args.skip_bad_files
+    )
     outputs = predictor.output_batches(data.images)
-    metrics = classification_metrics(data.labels, outputs[PROBABILITIES])
+    metrics = classification_metrics(data.labels, outputs[PROBABILITIES], class_names)
     metrics["model_version"] = predictor.metadata.model_version
     metrics["precision"] = predictor.precision
     novelty = predictor.metadata.novelty
@@ -49,7 +52,7 @@ def main() -> None:
             novelty["threshold"],
             outputs,
             data.labels,
-            validation_non_mugs(data.images, seed=1),
+            validation_non_mugs(data.images, seed=1, corners=corners_are_background(data.images)),
         )
     if args.corruptions:
         metrics["corruptions"] = evaluate_suite(

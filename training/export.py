@@ -3,13 +3,15 @@ same network converted for LiteRT, metadata.json, and the report that training p
 
 Signatures (every one, like the LiteRT models, gives the calibrated `probabilities`,
 softmax(logits / temperature), and the raw `logits`):
-- `serving_default`: `images` float32 [N, 64, 64, 3] (0..255) -> `probabilities`, `logits` [N, 4].
+- `serving_default`: `images` float32 [N, size, size, 3] (0..255) -> `probabilities`,
+  `logits` [N, classes].
 - `serving_uint8`: the same for uint8 batches.
 - `serving_bytes`: `bytes` tf.string [N] (encoded JPEG/PNG/GIF/BMP) -> `classes`, `probabilities`,
   `logits`,
   so the artifact runs unchanged on TensorFlow Serving or a Vertex AI prebuilt container
   (`{"instances": [{"bytes": {"b64": ...}}]}`). Our own service never uses it: it decodes
-  with `service.imaging`. For 64x64 inputs both paths feed the network identical pixels.
+  with `service.imaging`. For photos already at the input size both paths feed the network
+  identical pixels.
 """
 
 from __future__ import annotations
@@ -25,29 +27,35 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from service.imaging import CLASS_NAMES, IMAGE_SIZE
 from service.runtime import SAVED_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, ModelMetadata
 
 
 def export_model(
-    model: keras.Model, export_dir: Path, calibration: dict[str, Any]
+    model: keras.Model,
+    export_dir: Path,
+    calibration: dict[str, Any],
+    class_names: tuple[str, ...],
+    about: dict[str, Any] | None = None,
 ) -> ModelMetadata:
     """Replace `export_dir` with the serving model (`training.model.serving_model`: a dict of
     `probabilities` and `logits`), as a SavedModel, LiteRT float and LiteRT dynamic-range
-    quantised; returns the metadata it wrote (the caller adds the figures measured on the
-    exported files)."""
+    quantised; returns the metadata it wrote, with `class_names` and `about` (the model's
+    name, title and description, the data it was trained on). The caller adds the figures
+    measured on the exported files."""
+    size = int(model.input.shape[1])
     commit = _git_commit()  # before writing: exporting into the repository dirties it
     export_dir.mkdir(parents=True, exist_ok=True)
     saved_model_dir = export_dir / SAVED_MODEL_DIR
     if saved_model_dir.exists():
         shutil.rmtree(saved_model_dir)
-    _save_signatures(model, saved_model_dir)
+    _save_signatures(model, saved_model_dir, size)
     (export_dir / TFLITE_FILE).write_bytes(_to_litert(model))
     (export_dir / TFLITE_INT8_FILE).write_bytes(_to_litert(model, quantize=True))
     now = dt.datetime.now(dt.UTC)
     metadata = ModelMetadata(
-        class_names=list(CLASS_NAMES),
-        input_size=IMAGE_SIZE,
+        **(about or {}),
+        class_names=list(class_names),
+        input_size=size,
         # Numeric, so it doubles as a TensorFlow Serving version number.
         model_version=now.strftime("%Y%m%d%H%M%S"),
         trained_at=now.isoformat(timespec="seconds"),
@@ -58,15 +66,19 @@ def export_model(
     return metadata
 
 
-def _save_signatures(model: keras.Model, path: Path) -> None:
+def _save_signatures(model: keras.Model, path: Path, size: int) -> None:
     """A plain tf.Module (Keras' ExportArchive stores every weight twice here)."""
-    image_batch = [None, IMAGE_SIZE, IMAGE_SIZE, 3]
+    image_batch = [None, size, size, 3]
 
     def probabilities(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return model(tf.cast(images, tf.float32), training=False)
 
     def classify_bytes(bytes: tf.Tensor) -> dict[str, tf.Tensor]:  # TF Serving's input key
-        images = tf.map_fn(_decode_for_serving, bytes, fn_output_signature=tf.float32)
+        images = tf.map_fn(
+            lambda encoded: _decode_for_serving(encoded, size),
+            bytes,
+            fn_output_signature=tf.float32,
+        )
         outputs = model(images, training=False)
         return {"classes": tf.argmax(outputs["probabilities"], axis=-1), **outputs}
 
@@ -101,8 +113,8 @@ def _to_litert(model: keras.Model, quantize: bool = False) -> bytes:
         return converter.convert()
 
 
-def _decode_for_serving(encoded: tf.Tensor) -> tf.Tensor:
-    """TensorFlow's rendering of `service.imaging.decode_image`: centre square, 64x64."""
+def _decode_for_serving(encoded: tf.Tensor, size: int) -> tf.Tensor:
+    """TensorFlow's rendering of `service.imaging.decode_image`: centre square, `size`."""
     image = tf.cond(
         tf.io.is_jpeg(encoded),
         # Pillow's JPEG decoding is libjpeg's accurate integer DCT; TensorFlow defaults to fast.
@@ -114,8 +126,8 @@ def _decode_for_serving(encoded: tf.Tensor) -> tf.Tensor:
     image = tf.image.crop_to_bounding_box(
         image, (height - side) // 2, (width - side) // 2, side, side
     )
-    image = tf.image.resize(image, [IMAGE_SIZE, IMAGE_SIZE], antialias=True)
-    return tf.reshape(image, [IMAGE_SIZE, IMAGE_SIZE, 3])
+    image = tf.image.resize(image, [size, size], antialias=True)
+    return tf.reshape(image, [size, size, 3])
 
 
 def _git_commit() -> str:

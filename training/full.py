@@ -1,7 +1,9 @@
-"""`python -m training.full`: train on train/ + test/ and export the model the service ships.
+"""`python -m training.full`: train on every photo (train/ and test/ alike) and export the model
+the service ships.
 
 Overwrites the bundled default (models/mugs) unless --output names another folder (local or
-gs://), or Vertex AI set AIP_MODEL_DIR for the job.
+gs://), or Vertex AI set AIP_MODEL_DIR for the job. The bundled model is rebuilt with
+`--title "Which mug is it?" --description "..."` as in docs/training.md.
 """
 
 from __future__ import annotations
@@ -9,35 +11,40 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.runtime import DEFAULT_MODEL_DIR
-from service.storage import fetch_folder, join
-from training.cli import config_from, output_folder, run_command, training_parser
-from training.dataset import LabelledImages, evaluation_split, load_split, training_split
+from training.cli import (
+    about_model,
+    config_from,
+    output_folder,
+    read_training_data,
+    run_command,
+    training_parser,
+)
+from training.dataset import LabelledImages
 from training.pipeline import train_and_export
 
 
 def main() -> None:
     parser = training_parser(__doc__ or "", default_output=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
-    data_dir = fetch_folder(args.data_dir)  # a gs:// folder is copied down once
-    train_path, test_path = training_split(data_dir), evaluation_split(data_dir)
-    # Reports name the folders as given (a bucket, not its temporary copy).
-    train_name, test_name = (join(args.data_dir, path.name) for path in (train_path, test_path))
-    test_data = load_split(test_path, skip_bad=args.skip_bad_files)
-    data = LabelledImages.concatenate(
-        [load_split(train_path, skip_bad=args.skip_bad_files), test_data]
+    config = config_from(args)
+    data = read_training_data(args, split_off_test=False)
+    everything = (
+        data.train if data.test is None else LabelledImages.concatenate([data.train, data.test])
     )
+    evaluated = data.test if data.test is not None else data.train
     with output_folder(args.output) as output:
         train_and_export(
             # Its held-out photos show both tables: no need to imagine another one, and
             # with it the threshold went from 0.43 to 0.58, where the page of text of the
             # unknown tests was answered a blue mug (tests/service/test_unknown.py).
-            replace(config_from(args), threshold_on_another_table=False),
-            data,
+            replace(config, threshold_on_another_table=False),
+            everything,
             output,
-            trained_on=f"{train_name} + {test_name}",
-            eval_data=test_data,
-            evaluated_on=test_name,
+            trained_on=data.trained_on,
+            eval_data=evaluated,
+            evaluated_on="the test photos" if data.test is not None else "the training photos",
             eval_is_training_data=True,
+            about=about_model(args, data),
         )
 
 

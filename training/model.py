@@ -11,16 +11,17 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from service.imaging import CLASS_NAMES, IMAGE_SIZE
-
 STAGE_CHANNELS = (16, 32, 64, 128)  # of each member
-# Three, not two, since 2026-12-02: on three seeds each, clean accuracy, ECE, the suite and the
-# test photos kept were better on every seed (training/EXPERIMENTS.md), for 1.5x the arithmetic.
+# Three: on three seeds each, clean accuracy, ECE, the suite and the test photos kept were
+# better than with two on every seed (training/EXPERIMENTS.md), for 1.5x the arithmetic.
 MEMBERS = 3
 
 
-def build_members(seed: int | None = None) -> keras.Model:
-    """Inputs: float [N, 64, 64, 3] in 0..255. Outputs: every member's logits [N, MEMBERS, 4].
+def build_members(
+    classes: int, image_size: int, members: int = MEMBERS, seed: int | None = None
+) -> keras.Model:
+    """Inputs: float [N, size, size, 3] in 0..255. Outputs: every member's logits
+    [N, members, classes].
 
     The members are independent networks of the same shape after a shared white balance
     (it has no weights), each trained on its own loss (`training.train.EachMember`), so they
@@ -28,20 +29,20 @@ def build_members(seed: int | None = None) -> keras.Model:
     separately trained models would. Each, of half the width, costs a quarter of the
     arithmetic of the one full-width network before them (training/EXPERIMENTS.md), so the
     three cost three quarters."""
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
+    inputs = keras.Input((image_size, image_size, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     x = GreyWorldBalance()(x)
-    members = [_member(x, member, seed) for member in range(MEMBERS)]
-    return keras.Model(inputs, Members()(members), name="mug_members")
+    each = [_member(x, classes, member, seed) for member in range(members)]
+    return keras.Model(inputs, Members()(each), name="members")
 
 
 def ensemble(members: keras.Model) -> keras.Model:
-    """The members' mean logits [N, 4]: what calibration, export and serving see."""
+    """The members' mean logits [N, classes]: what calibration, export and serving see."""
     logits = MemberMean(name="logits")(members.output)
-    return keras.Model(members.input, logits, name="mug_ensemble")
+    return keras.Model(members.input, logits, name="ensemble")
 
 
-def _member(x, member: int, seed: int | None):
+def _member(x, classes: int, member: int, seed: int | None):
     """A small residual CNN with batch norm and a global-average-pooling head: logits. In
     training, the statistics of the low-level features (after the stem and the first stage,
     at 32x32) are jittered (`RandomFeatureStatistics`). (Also after the second and third
@@ -57,7 +58,7 @@ def _member(x, member: int, seed: int | None):
             x = RandomFeatureStatistics(seeds[1])(x)
     x = layers.GlobalAveragePooling2D(name=f"pooled_{member}")(x)
     x = layers.Dropout(0.3)(x)
-    return layers.Dense(len(CLASS_NAMES), name=f"logits_{member}")(x)
+    return layers.Dense(classes, name=f"logits_{member}")(x)
 
 
 class RandomFeatureStatistics(layers.Layer):
@@ -94,14 +95,14 @@ class RandomFeatureStatistics(layers.Layer):
 
 
 class MemberMean(layers.Layer):
-    """The mean over the members of [N, MEMBERS, 4] logits."""
+    """The mean over the members of [N, members, classes] logits."""
 
     def call(self, logits):
         return ops.mean(logits, axis=1)
 
 
 class Members(layers.Layer):
-    """Stack the members' logits, [N, 4] each, into [N, MEMBERS, 4]."""
+    """Stack the members' logits, [N, classes] each, into [N, members, classes]."""
 
     def call(self, each):
         return ops.stack(each, axis=1)
@@ -114,7 +115,7 @@ def serving_model(model: keras.Model, temperature: float) -> keras.Model:
     (A class activation map of the last 4x4 features was tried as a third output for the
     heatmaps of /explain: each of those cells sees the whole photo, and it put a mug pasted
     into the bottom-right corner there for 19% of the test photos. /explain occludes instead.)"""
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="images")
+    inputs = keras.Input(model.input.shape[1:], name="images")
     logits = model(inputs, training=False)
     scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     probabilities = layers.Softmax(name="probabilities")(scaled)
@@ -123,9 +124,9 @@ def serving_model(model: keras.Model, temperature: float) -> keras.Model:
 
 
 class Novelty(layers.Layer):
-    """How little the network prefers any one mug: -log of the top softmax of the logits
-    (before the temperature), 0 when it is sure of one mug, log 4 = 1.39 when it cannot tell
-    the four apart, which is what it was trained to answer for non-mug images (outlier
+    """How little the network prefers any one class: -log of the top softmax of the logits
+    (before the temperature), 0 when it is sure of one class, log(classes) when it cannot tell
+    them apart, which is what it was trained to answer for images of none of them (outlier
     exposure, `training.non_mugs`). Above the threshold in metadata.json, the answer is
     `unknown`."""
 

@@ -19,7 +19,13 @@ from training.corruptions import SUITE, evaluate_suites, format_suite, under_eve
 from training.dataset import LabelledImages
 from training.export import export_model
 from training.model import serving_model
-from training.non_mugs import training_non_mugs, validation_non_mugs
+from training.non_mugs import (
+    PLAIN_CORNERS,
+    corner_texture,
+    corners_are_background,
+    training_non_mugs,
+    validation_non_mugs,
+)
 from training.novelty import fit_threshold, format_unknown, on_another_table, unknown_figures
 from training.report import classification_metrics, format_metrics, write_report
 from training.train import TrainConfig, predict_outputs, train
@@ -37,14 +43,18 @@ def train_and_export(
     eval_data: LabelledImages,
     evaluated_on: str,
     eval_is_training_data: bool = False,
+    about: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Hold out a share of `train_data`, train on the rest, fit the temperature on the held-out
     photos, export to `export_dir`, then evaluate the exported models on `eval_data` (clean and
     under the photo-condition suite). training.full evaluates on photos it also trained on
-    (`eval_is_training_data`): its report says so. Returns the report (metrics.json)."""
+    (`eval_is_training_data`): its report says so. `about` goes into the metadata as it is
+    (the model's name, title, description, data sources). Returns the report (metrics.json)."""
+    class_names = train_data.class_names
     started = time.monotonic()
     fit_data, held_out = train_data.split_holdout(config.holdout_fraction, config.seed)
-    non_mugs = training_non_mugs(fit_data.images, config.seed)
+    corners = corners_are_background(fit_data.images)
+    non_mugs = training_non_mugs(fit_data.images, config.seed, corners)
     model = train(config, fit_data, None if eval_is_training_data else eval_data, non_mugs)
     wall_time = time.monotonic() - started
 
@@ -66,7 +76,11 @@ def train_and_export(
         "conditions of the photo suite"
     )
     metadata = export_model(
-        serving_model(model, calibration["temperature"]), export_dir, calibration
+        serving_model(model, calibration["temperature"]),
+        export_dir,
+        calibration,
+        class_names,
+        about,
     )
 
     served = load_predictor(export_dir, "litert", precision="float")
@@ -87,14 +101,14 @@ def train_and_export(
     )
     outputs = served.output_batches(eval_data.images)
     probabilities = outputs[PROBABILITIES]
-    evaluation = classification_metrics(eval_data.labels, probabilities)
+    evaluation = classification_metrics(eval_data.labels, probabilities, class_names)
     print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
     unknown = unknown_figures(
         served,
         novelty["threshold"],
         outputs,
         eval_data.labels,
-        validation_non_mugs(held_out.images, config.seed),
+        validation_non_mugs(held_out.images, config.seed, corners),
     )
     print(format_unknown(unknown))
     novelty |= {
@@ -127,7 +141,7 @@ def train_and_export(
     )
 
     train_accuracy = classification_metrics(
-        fit_data.labels, served.predict_batches(fit_data.images)
+        fit_data.labels, served.predict_batches(fit_data.images), class_names
     )
     report: dict[str, Any] = {
         "trained_on": trained_on,
@@ -145,7 +159,16 @@ def train_and_export(
         "evaluation": evaluation,
         "corruptions": robustness,
         "quantization": quantization,
-        "unknown": novelty | {"by_source": unknown["non_mug_unknown_by_source"]},
+        "unknown": novelty
+        | {
+            "by_source": unknown["non_mug_unknown_by_source"],
+            "photo_corners": {
+                "used": corners,
+                "texture": round(corner_texture(fit_data.images), 3),
+                "rule": f"the photos' corners are taught as none of the classes when their "
+                f"texture is under {PLAIN_CORNERS} of the centre's (plain background)",
+            },
+        },
     }
     summary_keys = ("trained_on", "train_counts", "epochs", "seed", "train_accuracy")
     summary = {key: report[key] for key in summary_keys}

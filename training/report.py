@@ -8,21 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from service.imaging import CLASS_NAMES
-
 METRICS_FILE = "metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"
 ECE_BINS = 10
 
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...] | list[str]
+) -> dict[str, Any]:
     """Accuracy, per-class precision/recall and the confusion matrix (rows = true class)."""
-    n_classes = len(CLASS_NAMES)
+    n_classes = len(class_names)
     predicted = probabilities.argmax(axis=1)
     matrix = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(matrix, (labels, predicted), 1)
     per_class = {}
-    for index, name in enumerate(CLASS_NAMES):
+    for index, name in enumerate(class_names):
         true_positive = int(matrix[index, index])
         predicted_as = int(matrix[:, index].sum())
         actual = int(matrix[index, :].sum())
@@ -38,7 +38,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         "errors": int((predicted != labels).sum()),
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(class_names),
     }
 
 
@@ -65,21 +65,25 @@ def write_report(output_dir: Path, report: dict[str, Any]) -> None:
     if evaluation:
         title = f"{evaluation['n']} photos, accuracy {evaluation['accuracy']:.2%}"
         save_confusion_png(
-            np.asarray(evaluation["confusion_matrix"]), output_dir / CONFUSION_PNG, title
+            np.asarray(evaluation["confusion_matrix"]),
+            evaluation["class_names"],
+            output_dir / CONFUSION_PNG,
+            title,
         )
 
 
-def save_confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
+def save_confusion_png(matrix: np.ndarray, names: list[str], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(5, 4.5), dpi=100)
+    side = 4.5 + 0.25 * max(0, len(names) - 4)
+    figure, axes = plt.subplots(figsize=(side + 0.5, side), dpi=100)
     axes.imshow(matrix, cmap="Blues")
-    ticks = range(len(CLASS_NAMES))
-    axes.set_xticks(ticks, CLASS_NAMES)
-    axes.set_yticks(ticks, CLASS_NAMES)
+    ticks = range(len(names))
+    axes.set_xticks(ticks, names, rotation=90 if len(names) > 6 else 0)
+    axes.set_yticks(ticks, names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=10)

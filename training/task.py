@@ -1,31 +1,42 @@
-"""`python -m training.task`: train on train/, evaluate on test/ (or eval/), export to --output."""
+"""`python -m training.task`: train on the training photos, evaluate on the test photos, export
+to --output. The test photos are the data's own test/ (or eval/); a folder of class folders
+without one is split here, seeded (a fifth of each class to test), and the split is recorded
+in the model folder (split.json)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from service.storage import fetch_folder, join
-from training.cli import config_from, output_folder, run_command, training_parser
-from training.dataset import evaluation_split, load_split, training_split
+from training.cli import (
+    about_model,
+    config_from,
+    output_folder,
+    read_training_data,
+    run_command,
+    training_parser,
+    write_split,
+)
 from training.pipeline import train_and_export
 
 
 def main() -> None:
     parser = training_parser(__doc__ or "", default_output=Path("output"))
     args = parser.parse_args()
-    data_dir = fetch_folder(args.data_dir)  # a gs:// folder is copied down once
-    train_path, test_path = training_split(data_dir), evaluation_split(data_dir)
-    # Reports name the folders as given (a bucket, not its temporary copy).
-    train_name, test_name = (join(args.data_dir, path.name) for path in (train_path, test_path))
+    config = config_from(args)
+    data = read_training_data(args, split_off_test=True)
+    assert data.test is not None  # split off when the data has no test/ of its own
+    test_name = "the seeded split's test photos" if data.plan.split else "the test photos"
     with output_folder(args.output) as output:
         train_and_export(
-            config_from(args),
-            load_split(train_path, skip_bad=args.skip_bad_files),
+            config,
+            data.train,
             output,
-            trained_on=train_name,
-            eval_data=load_split(test_path, skip_bad=args.skip_bad_files),
-            evaluated_on=test_name,
+            trained_on=data.trained_on,
+            eval_data=data.test,
+            evaluated_on=f"{test_name} of {data.trained_on}",
+            about=about_model(args, data),
         )
+        write_split(output, data.plan)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from service.imaging import CLASS_NAMES
 from training.augment import build_augmenter
 from training.dataset import LabelledImages
-from training.model import build_members, ensemble
+from training.model import MEMBERS, build_members, ensemble
+
+DEFAULT_IMAGE_SIZE = 64  # the mug photos' size
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 64
     seed: int = 1
+    image_size: int = DEFAULT_IMAGE_SIZE  # the network's input, square
+    members: int = MEMBERS  # networks in the ensemble
     learning_rate: float = 3e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
@@ -62,7 +66,8 @@ def train(
     them); report accuracy on `eval_data` every few epochs. Returns the members' ensemble."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    members = build_members(config.seed)
+    classes = len(data.class_names)
+    members = build_members(classes, config.image_size, config.members, config.seed)
     model = with_augmentation(members, config.seed)
     model.compile(
         optimizer=keras.optimizers.AdamW(
@@ -83,9 +88,41 @@ def train(
         epochs=config.epochs,
         shuffle=False,  # the input pipeline shuffles, with the seed
         verbose=1 if sys.stdout.isatty() else 2,  # a line per epoch in a log
+        callbacks=[TimeEstimate(config.epochs)],
         **validation,
     )
     return ensemble(members)
+
+
+class TimeEstimate(keras.callbacks.Callback):
+    """After the first epoch, and again after the second (the first also builds the graph),
+    prints how long the whole fit should take, so a large folder surprises no one."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+        self.ends: list[float] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.ends.append(time.monotonic())
+        if epoch > 1 or epoch + 1 >= self.epochs:
+            return
+        # The second epoch alone has no graph building in it: the better estimate.
+        per_epoch = self.ends[0] - self.started if epoch == 0 else self.ends[1] - self.ends[0]
+        total = self.ends[0] - self.started + per_epoch * (self.epochs - 1)
+        print(
+            f"Estimated training time: {format_minutes(total)} for {self.epochs} epochs "
+            f"({per_epoch:.0f}s an epoch); the evaluation and export follow.",
+            flush=True,
+        )
+
+
+def format_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f}s"
 
 
 def predict_outputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
@@ -112,16 +149,16 @@ def with_augmentation(members: keras.Model, seed: int) -> keras.Model:
     ran on a thread of their own that took one of the two cores from the network's split
     kernels: a step took 1.2x as long, side by side in one process (training/EXPERIMENTS.md)."""
     images = keras.Input(members.input.shape[1:], name="images")
-    return keras.Model(images, members(build_augmenter(seed)(images)), name="mug_training")
+    return keras.Model(images, members(build_augmenter(seed)(images)), name="training")
 
 
-def _one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
+def _one_hot(data: LabelledImages) -> np.ndarray:
+    return np.eye(len(data.class_names), dtype=np.float32)[data.labels]
 
 
 def _batches(data: LabelledImages, batch_size: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(
-        (data.images.astype(np.float32), _one_hot(data.labels))
+        (data.images.astype(np.float32), _one_hot(data))
     ).batch(batch_size)
 
 
@@ -132,13 +169,13 @@ def _training_batches(
     `config.non_mugs_per_batch` of them, target 1/4 for every class (augmented alike in the
     training step, so that no augmentation, blur or noise say, can itself mean "a mug")."""
     batches = (
-        tf.data.Dataset.from_tensor_slices((data.images, _one_hot(data.labels)))
+        tf.data.Dataset.from_tensor_slices((data.images, _one_hot(data)))
         .shuffle(len(data), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
     )
     if non_mugs is not None:
-        count = config.non_mugs_per_batch
-        no_preference = tf.fill([count, len(CLASS_NAMES)], 1.0 / len(CLASS_NAMES))
+        count, classes = config.non_mugs_per_batch, len(data.class_names)
+        no_preference = tf.fill([count, classes], 1.0 / classes)
         others = (
             tf.data.Dataset.from_tensor_slices(non_mugs)
             .shuffle(len(non_mugs), seed=config.seed + 1, reshuffle_each_iteration=True)
@@ -155,7 +192,7 @@ def _training_batches(
 
 
 class EachMember(keras.losses.Loss):
-    """Cross-entropy of every member's logits ([N, MEMBERS, 4]) against the same targets,
+    """Cross-entropy of every member's logits ([N, members, classes]) against the same targets,
     averaged: each member learns the whole task on its own, an ensemble. (Trained on their
     mean logits instead, they would be one wider network, leaning on each other.)"""
 

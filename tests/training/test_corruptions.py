@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.imaging import CLASS_NAMES, decode_image
+from service.imaging import decode_image
+from tests.conftest import MUG_LABELS as CLASS_NAMES
+from tests.conftest import MUG_SIZE
 from training.corruptions import SEVERITIES, SUITE, corrupt, evaluate_suite
 
 
@@ -14,7 +16,7 @@ from training.corruptions import SEVERITIES, SUITE, corrupt, evaluate_suite
 def photos(test_photos) -> np.ndarray:
     """Two real test photos of each class."""
     chosen = [photo for label in range(4) for photo, lab in test_photos if lab == label][::60]
-    return np.stack([decode_image(path.read_bytes()) for path in chosen[:8]])
+    return np.stack([decode_image(path.read_bytes(), MUG_SIZE) for path in chosen[:8]])
 
 
 def test_the_suite_has_the_conditions_people_upload_in() -> None:

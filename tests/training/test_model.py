@@ -27,7 +27,7 @@ def test_each_member_is_scored_on_its_own() -> None:
 
 
 def test_the_answer_is_the_members_mean() -> None:
-    members = build_members()
+    members = build_members(4, 64)
     images = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype("float32")
     each = np.asarray(members(images, training=False))
     assert each.shape == (3, MEMBERS, 4)
@@ -37,7 +37,7 @@ def test_the_answer_is_the_members_mean() -> None:
 
 
 def test_the_augmentation_runs_in_training_only_and_trains_the_members() -> None:
-    members = build_members()
+    members = build_members(4, 64)
     fitted = with_augmentation(members, seed=1)
     images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     np.testing.assert_array_equal(fitted(images, training=False), members(images, training=False))

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from service.imaging import CLASS_NAMES
 from service.runtime import DEFAULT_MODEL_DIR, ModelMetadata, load_predictor
-from tests.conftest import subprocess_env
+from tests.conftest import MUG_LABELS as CLASS_NAMES
+from tests.conftest import MUG_SIZE, subprocess_env
 from training.calibration import softmax
 from training.corruptions import SUITE
-from training.dataset import load_split
+from training.dataset import load_folder, load_photos, plan_dataset
 from training.export import export_model
 from training.model import build_members, ensemble, serving_model
 from training.train import TrainConfig, predict_outputs, train
@@ -86,7 +86,7 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
 
 
 def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -> None:
-    photos = load_split(tiny_data_dir / "test")
+    photos = load_folder(tiny_data_dir / "test", CLASS_NAMES, MUG_SIZE)
     loaded = tf.saved_model.load(str(one_epoch_model / "saved_model"))
     as_float = loaded.signatures["serving_default"](images=tf.constant(photos.images, tf.float32))
     as_uint8 = loaded.signatures["serving_uint8"](images=tf.constant(photos.images))
@@ -104,7 +104,7 @@ def test_exported_signatures_agree(one_epoch_model: Path, tiny_data_dir: Path) -
 def every_runtime_outputs(model_dir: Path, data_dir: Path) -> dict[str, dict]:
     """The exported model's outputs for data_dir's test photos, by every signature of the
     SavedModel and both LiteRT files."""
-    photos = load_split(data_dir / "test")
+    photos = load_folder(data_dir / "test", CLASS_NAMES, MUG_SIZE)
     loaded = tf.saved_model.load(str(model_dir / "saved_model"))
     encoded = tf.constant([Path(path).read_bytes() for path in photos.paths])
     return {
@@ -123,7 +123,8 @@ def test_exported_model_applies_the_stored_temperature(tiny_data_dir: Path, tmp_
     exported graph is what is tested, so the network is an untrained one with T fixed at
     2.5: a one-epoch fit can land on a T near 1 (0.99 once), which would prove nothing."""
     keras.utils.set_random_seed(0)
-    export_model(serving_model(ensemble(build_members()), 2.5), tmp_path, {"temperature": 2.5})
+    model = serving_model(ensemble(build_members(len(CLASS_NAMES), MUG_SIZE)), 2.5)
+    export_model(model, tmp_path, {"temperature": 2.5}, CLASS_NAMES)
     temperature = ModelMetadata.read(tmp_path).calibration["temperature"]
     assert temperature == 2.5
     outputs = every_runtime_outputs(tmp_path, tiny_data_dir)
@@ -190,7 +191,7 @@ def test_full_trains_on_train_and_test(tiny_data_dir: Path, tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "metrics.json").read_text())
-    assert report["trained_on"].endswith("train + " + str(tiny_data_dir / "test"))
+    assert report["trained_on"] == str(tiny_data_dir)
     # One photo of each class's eight (four per table) is held out for the calibration.
     assert report["train_counts"] == dict.fromkeys(CLASS_NAMES, 7)
     assert report["evaluation"]["n"] == 16
@@ -207,7 +208,8 @@ def test_full_trains_on_train_and_test(tiny_data_dir: Path, tmp_path: Path) -> N
 
 
 def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
-    data = load_split(tiny_data_dir / "train")
+    plan = plan_dataset([("tiny", tiny_data_dir)], seed=1, split_off_test=False)
+    data = load_photos(plan.train, plan.class_names, MUG_SIZE)
     config = TrainConfig(epochs=1, batch_size=8, seed=7)
     first = predict_outputs(train(config, data), data.images)
     second = predict_outputs(train(config, data), data.images)
@@ -218,7 +220,7 @@ def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:
     result = run("-m", "training.task", "--data-dir", str(tmp_path / "nowhere"), "--epochs", "1")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     reasons = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert reasons == [f"error: {tmp_path / 'nowhere' / 'train'}: folder not found"]
+    assert reasons == [f"error: {tmp_path / 'nowhere'}: folder not found"]
 
 
 def test_evaluate_without_a_model_is_one_clear_line(tmp_path: Path, data_dir: Path) -> None:
