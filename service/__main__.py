@@ -8,8 +8,8 @@ import sys
 
 from service.app import create_app
 from service.config import Settings
-from service.model import ImageClassifier
 from service.observability import configure_logging
+from service.registry import ModelRegistry
 from service.runtime import ModelLoadError
 from service.server import LameDuckServer, serve_workers, uvicorn_config
 
@@ -17,20 +17,22 @@ from service.server import LameDuckServer, serve_workers, uvicorn_config
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    model = ImageClassifier(settings)
+    registry = ModelRegistry(settings)
     try:
-        model.load()
+        registry.load()
     except ModelLoadError as error:
         print(f"error: cannot load the model: {error}", file=sys.stderr)
         sys.exit(1)
     if settings.workers > 1:
-        # The workers load the model folder this process checked (a gs:// one copied down
-        # once, not once a worker).
-        os.environ["MODEL_DIR"] = str(model.local_dir)
-        del model
+        if not registry.versioned:
+            # The workers load the model folder this process checked (a gs:// one copied
+            # down once, not once a worker).
+            (model,) = registry.loaded_models()
+            os.environ["MODEL_DIR"] = str(model.local_dir)
+        del registry
         serve_workers(settings)
         return
-    app = create_app(settings, model)
+    app = create_app(settings, registry)
     LameDuckServer(uvicorn_config(settings, app), settings.shutdown_drain_s).run()
 
 

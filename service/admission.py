@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.backoff import EarlyReturns
+from service.capacity import Capacity, OverloadedError
 from service.errors import error_response
-from service.inference import InferencePipeline, OverloadedError
 from service.observability import Metrics
 
 
@@ -40,7 +40,7 @@ def _refusal(retry_after_s: int) -> Response:
 
 
 class AdmissionMiddleware:
-    """Outermost: refuses POSTs while `state.pipeline` (set by the lifespan) is overloaded,
+    """Outermost: refuses POSTs while `state.capacity` (set by the lifespan) is overloaded,
     and counts the ones it lets in until they are answered."""
 
     def __init__(self, app: ASGIApp, state: State, metrics: Metrics, hold_s: float) -> None:
@@ -51,28 +51,26 @@ class AdmissionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            pipeline = getattr(self.state, "pipeline", None)
-            if pipeline is not None:
-                if pipeline.overloaded:
-                    await self._refuse(pipeline, scope, receive, send)
+            capacity = getattr(self.state, "capacity", None)
+            if capacity is not None:
+                if capacity.overloaded:
+                    await self._refuse(capacity, scope, receive, send)
                     return
-                pipeline.requests += 1
+                capacity.requests += 1
                 try:
                     await self.app(scope, receive, send)
                 finally:
-                    pipeline.requests -= 1
-                    pipeline.retry_advice.answered()
+                    capacity.requests -= 1
+                    capacity.retry_advice.answered()
                 return
         await self.app(scope, receive, send)
 
-    async def _refuse(
-        self, pipeline: InferencePipeline, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _refuse(self, capacity: Capacity, scope: Scope, receive: Receive, send: Send) -> None:
         """503 with Retry-After; held first if this connection was told to wait and did not."""
         connection = scope.get("client")
         if hold := self.early_returns.hold(connection):
             await asyncio.sleep(hold)
         self.refused.inc()
-        seconds = pipeline.retry_advice.refused()
+        seconds = capacity.retry_advice.refused()
         self.early_returns.told(connection, seconds)
         await _refusal(seconds)(scope, receive, send)

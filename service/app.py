@@ -10,18 +10,16 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from service.admission import AdmissionMiddleware
 from service.config import Settings
 from service.errors import install_error_handlers
-from service.inference import InferencePipeline
 from service.limits import BodyLimitMiddleware
-from service.model import ImageClassifier
-from service.observability import Metrics, RequestLogMiddleware
+from service.observability import RequestLogMiddleware
 from service.openapi import add_model_examples
-from service.routes import explain, health, page, predict, tfserving
+from service.registry import ModelRegistry
+from service.routes import explain, health, page, predict, tfserving, v2
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 from service.security import require_api_key
@@ -38,12 +36,13 @@ class DoorFirstFastAPI(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, with examples made from the loaded model (`service.openapi`);
         rebuilt when another model version is loaded."""
-        model: ImageClassifier = self.state.model
-        key = model.version if model.ready else None
+        registry: ModelRegistry = self.state.registry
+        model = registry.default.model if registry.ready else None
+        key = model.version if model else None
         if self.openapi_schema is None or self.state.openapi_for != key:
             self.openapi_schema = None
             schema = super().openapi()
-            self.openapi_schema = add_model_examples(schema, model) if model.ready else schema
+            self.openapi_schema = add_model_examples(schema, model) if model else schema
             self.state.openapi_for = key
         return self.openapi_schema
 
@@ -56,25 +55,20 @@ class DoorFirstFastAPI(FastAPI):
         )
 
 
-def create_app(settings: Settings | None = None, model: ImageClassifier | None = None) -> FastAPI:
-    """The app for `settings` (default: from the environment). Pass a `model` already loaded
-    to skip loading in the lifespan (the command line loads first to fail fast)."""
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """The app for `settings` (default: from the environment). Pass a `registry` already
+    loaded to skip loading in the lifespan (the command line loads first to fail fast)."""
     settings = settings or Settings()
-    model = model or ImageClassifier(settings)
-    metrics = Metrics()
+    registry = registry or ModelRegistry(settings)
+    metrics = registry.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(model.load)
-        pipeline = InferencePipeline(
-            model, observe=metrics.observe_model_call, count_answers=metrics.observe_answers
-        )
-        await pipeline.start()
+        await registry.start()
         if not settings.api_key_list:
             log.warning("API_KEYS is not set: the prediction routes are open to anyone")
-        app.state.pipeline = pipeline
         yield
-        await pipeline.stop()
+        await registry.stop()
 
     app = DoorFirstFastAPI(
         title="mug-classifier",
@@ -84,7 +78,8 @@ def create_app(settings: Settings | None = None, model: ImageClassifier | None =
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.model = model
+    app.state.registry = registry
+    app.state.capacity = registry.capacity
     app.state.openapi_for = None
     # Draining (/health 503). `python -m service` puts its server's flag here, set on SIGTERM.
     app.state.draining = threading.Event()
@@ -106,6 +101,7 @@ def create_app(settings: Settings | None = None, model: ImageClassifier | None =
         predict.router,
         explain.router,
         tfserving.router,
+        v2.router,
         metrics_route.router,
     )
     for router in routers:

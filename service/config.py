@@ -46,7 +46,24 @@ class Settings(BaseSettings):
         7.0, gt=0, description="then, how long in-flight requests may take to finish"
     )
     model_dir: str | Path | None = Field(
-        None, description="exported model folder: a local path or gs://bucket/prefix"
+        None,
+        description="exported model folder, or a base path of numbered version folders "
+        "(base/1/, base/2/, ...): a local path or gs://bucket/prefix",
+    )
+    model_versions: str = Field(
+        "latest",
+        pattern=r"^(latest|all|\d+(,\d+)*)$",
+        description="of a base path's versions, which are served: latest, all, or a list (3,4)",
+    )
+    model_labels: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][\w.-]*=\d+(,[A-Za-z][\w.-]*=\d+)*$",
+        description="names for versions, e.g. stable=3,canary=4 (each named version is served)",
+    )
+    model_poll_s: float = Field(
+        30.0,
+        ge=0,
+        description="how often a base path is looked at for new or removed versions (0: never)",
     )
     aip_storage_uri: str | None = Field(
         None, description="Vertex AI: the model's gs:// folder, used when MODEL_DIR is unset"
@@ -141,6 +158,12 @@ class Settings(BaseSettings):
     def model_location(self) -> str:
         """Where the model is loaded from: MODEL_DIR, else AIP_STORAGE_URI, else the bundled."""
         return str(self.model_dir or self.aip_storage_uri or self.bundled_model_dir)
+
+    @property
+    def version_labels(self) -> dict[str, int]:
+        """MODEL_LABELS as {label: version}."""
+        pairs = (item.split("=") for item in _split(self.model_labels))
+        return {label: int(version) for label, version in pairs}
 
     @property
     def api_key_list(self) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from service.imaging import (
 )
 
 log = logging.getLogger(__name__)
+OPEN_INFERENCE_PREFIX = "/v2/"
 
 
 class RequestError(Exception):
@@ -100,6 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
         request.app.state.metrics.rejected.labels(error.code).inc()
+        if request.url.path.startswith(OPEN_INFERENCE_PREFIX):
+            # The Open Inference Protocol's error body: the message under "error", which its
+            # clients show; the code beside it.
+            body = {"error": error.detail, "code": error.code}
+            return JSONResponse(body, status_code=error.status_code, headers=error.headers)
         return error_response(
             error.status_code, error.code, error.detail, error.field, error.headers
         )

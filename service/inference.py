@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 import anyio
 import numpy as np
 
-from service.backoff import RetryAdvice
 from service.batching import BatchObserver, MicroBatcher
+from service.capacity import Capacity
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
 from service.model import OCCLUSION_GRID, Classification, ImageClassifier
@@ -29,30 +29,20 @@ class RequestTimeoutError(RequestError):
     code = "timeout"
 
 
-class OverloadedError(RequestError):
-    """More images are waiting than the model clears in about a second, or more requests
-    are in progress than the event loop answers at its fastest: refused at once, so the
-    client can retry elsewhere, instead of queued for seconds. Retry-After says how long to
-    wait (`service.backoff`)."""
-
-    status_code = 503
-    code = "overloaded"
-
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
-
-
 class InferencePipeline:
-    """The loaded model with its batch queue and decoding limit; started and stopped by the
-    app's lifespan, so routes only ever see a running one."""
+    """One loaded model with its batch queue and decoding limit, admitting work against the
+    process's `capacity` (shared by every version served); started and stopped by the
+    registry, so routes only ever see a running one."""
 
     def __init__(
         self,
         model: ImageClassifier,
+        capacity: Capacity | None = None,
         observe: BatchObserver | None = None,
         count_answers: Callable[[list[str]], None] | None = None,
     ) -> None:
-        """`observe` sees every model call, `count_answers` the labels of every answer."""
+        """`observe` sees every model call, `count_answers` the labels of every answer.
+        Without `capacity`, the pipeline has the settings' limits to itself."""
         settings = model.settings
         self._count_answers = count_answers
         self.model = model
@@ -61,29 +51,9 @@ class InferencePipeline:
         )
         self._decoders = anyio.CapacityLimiter(settings.decode_threads)
         self._timeout_s = settings.request_timeout_s
-        self._max_waiting = settings.max_waiting_images
-        self._max_requests = min(settings.max_active_requests, settings.max_waiting_images)
-        self.retry_advice = RetryAdvice()  # every overload refusal's Retry-After
-        self.waiting = 0  # images admitted and not yet answered
-        # HTTP requests let in by `service.admission` and not yet answered: each will be at
-        # least one image, counted from the moment it is let in, before its body is read.
-        self.requests = 0
-
-    @property
-    def overloaded(self) -> bool:
-        """No request of even one image would be admitted now (`service.admission` refuses
-        it at the door)."""
-        return self.waiting >= self._max_waiting or self.requests >= self._max_requests
-
-    def check_admission(self, images: int) -> None:
-        """Refuse with OverloadedError when `images` more would exceed MAX_WAITING_IMAGES. A
-        request is always admitted when nothing waits, however many images it carries."""
-        if self.waiting and self.waiting + images > self._max_waiting:
-            raise OverloadedError(
-                f"{self.waiting} images are already waiting for the model; retry after the "
-                "seconds Retry-After says",
-                self.retry_advice.refused(),
-            )
+        self.capacity = capacity or Capacity(
+            settings.max_waiting_images, settings.max_active_requests
+        )
 
     async def start(self) -> None:
         await self._batcher.start()
@@ -118,8 +88,9 @@ class InferencePipeline:
     async def _admitted(self, images: int) -> AsyncIterator[None]:
         """Admission (OverloadedError past MAX_WAITING_IMAGES), the images counted as waiting
         until answered, and the REQUEST_TIMEOUT_S limit on decoding plus prediction."""
-        self.check_admission(images)
-        self.waiting += images
+        capacity = self.capacity
+        capacity.check(images)
+        capacity.waiting += images
         try:
             async with asyncio.timeout(self._timeout_s):
                 yield
@@ -127,7 +98,7 @@ class InferencePipeline:
             limit = f"{self._timeout_s:g}s"
             raise RequestTimeoutError(f"the images took longer than {limit} to process") from error
         finally:
-            self.waiting -= images
+            capacity.waiting -= images
 
     async def _decode(self, uploads: list[Upload]) -> np.ndarray:
         if sum(len(u.data) for u in uploads) <= INLINE_DECODE_BYTES:

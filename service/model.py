@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from service.runtime import (
     Predictor,
     load_predictor,
 )
+from service.storage import is_remote
 
 # Explanations by occlusion: a 4x4 grid (cells a quarter of the image's side) hidden a cell at
 # a time, 17 images in one model call: fine enough to place an object pasted into a corner
@@ -70,8 +72,14 @@ class ImageClassifier:
     """Owns the loaded model. `ready` turns true once it is loaded and warmed up. Everything
     about the task (labels, input size, name) comes from the model folder's metadata."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, location: str | None = None, version: str | None = None
+    ) -> None:
+        """The model at `location` (default: the settings' model folder). `version` names it
+        in answers (a base path's folder number); by default its metadata's model_version."""
         self.settings = settings
+        self.location = location or settings.model_location
+        self._version = version
         self._predictor: Predictor | None = None
         self.unknown_threshold: float | None = None  # set on load: see _unknown_threshold
         self._labels: tuple[str, ...] = ()  # set on load, from the metadata
@@ -88,7 +96,7 @@ class ImageClassifier:
 
     @property
     def version(self) -> str:
-        return self.metadata.model_version
+        return self._version or self.metadata.model_version
 
     @property
     def name(self) -> str:
@@ -103,12 +111,22 @@ class ImageClassifier:
     def image_size(self) -> int:
         return self.metadata.input_size
 
+    @property
+    def precision(self) -> str:
+        """float or int8: what is running."""
+        return self._loaded().precision
+
+    @property
+    def has_novelty(self) -> bool:
+        """Whether answers carry a novelty score (models exported before it have none)."""
+        return self.metadata.novelty is not None
+
     def load(self) -> None:
         """Load and check the model (raises ModelLoadError); a no-op once loaded."""
         if self._predictor is None:
             settings = self.settings
             self._predictor = load_predictor(
-                settings.model_location,
+                self.location,
                 settings.model_runtime,
                 settings.model_threads,
                 settings.model_precision,
@@ -119,10 +137,17 @@ class ImageClassifier:
                 "loaded model %s (%s) from %s with %s",
                 self.version,
                 self._predictor.precision,
-                settings.model_location,
+                self.location,
                 settings.model_runtime,
             )
         self.ready = True
+
+    def release(self) -> None:
+        """Drop the loaded model (and the local copy of a gs:// one): it answers no more."""
+        predictor, self._predictor = self._predictor, None
+        self.ready = False
+        if predictor is not None and is_remote(self.location):
+            shutil.rmtree(predictor.model_dir, ignore_errors=True)
 
     def preprocess(self, data: bytes) -> np.ndarray:
         """Encoded image -> uint8 [size, size, 3]; raises service.imaging.ImageError."""

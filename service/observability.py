@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,13 +50,31 @@ class Metrics:
         )  # fmt: skip
 
         self.answers = Counter(
-            "classifier_answers", "Images answered, by label (unknown: none of the classes)",
-            ["label"], registry=self.registry,
+            "classifier_answers",
+            "Images answered, by label (unknown: none of the classes) and model version",
+            ["label", "version"], registry=self.registry,
+        )  # fmt: skip
+        self.version_latency = Histogram(
+            "classifier_version_request_seconds",
+            "Time a request held a model version (decoding and prediction), by version",
+            ["version"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.versions_in_memory = Gauge(
+            "classifier_model_versions_in_memory", "Model versions loaded (served or releasing)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.version_refusals = Counter(
+            "classifier_model_version_refusals", "New model versions refused by their checks",
+            registry=self.registry,
+        )  # fmt: skip
+        self.poll_failures = Counter(
+            "classifier_model_poll_failures", "Looks at the model base path that failed",
+            registry=self.registry,
         )  # fmt: skip
 
-    def observe_answers(self, labels: list[str]) -> None:
+    def observe_answers(self, labels: list[str], version: str = "") -> None:
         for label in labels:
-            self.answers.labels(label=label).inc()
+            self.answers.labels(label=label, version=version).inc()
 
     def observe_model_call(self, images: int, seconds: float) -> None:
         self.batch_size.observe(images)

@@ -64,7 +64,7 @@ def add_model_examples(schema: dict[str, Any], model: ImageClassifier) -> dict[s
         "BatchPrediction": [{"predictions": predictions}],
         "Explanation": [clear | {"heatmap": heatmap}],
         "TFServingPrediction": [tf_serving],
-        "TFServingResponse": [{"predictions": [tf_serving]}],
+        "TFServingResponse": [{"predictions": [tf_serving], "model_version": model.version}],
         "HealthResponse": [
             {"status": "ok", "model_version": model.version, "api_key_required": False}
         ],

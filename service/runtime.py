@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from service.storage import StorageError, fetch_folder, is_remote
+from service.storage import StorageError, fetch_folder, is_remote, list_files
 
 SAVED_MODEL_DIR = "saved_model"
 TFLITE_FILE = "model.tflite"
@@ -229,6 +229,39 @@ class LiteRTPredictor(_Outputs):
         with self._lock:
             outputs = self._runner(images=images.astype(np.float32, copy=False))
             return {name: np.array(value) for name, value in outputs.items()}  # buffers reused
+
+
+def list_versions(location: str | Path) -> dict[int, str] | None:
+    """The complete numbered version folders below a base path, {number: location}, as TF
+    Serving lays them out (`base/1/`, `base/2/`); None when `location` is itself a model
+    folder. A version is complete once its metadata.json is there: training writes it last
+    (`training.publish`), so a polling server never loads half a version."""
+    try:
+        if not is_remote(location):
+            root = Path(location)
+            if (root / METADATA_FILE).is_file():
+                return None
+            if not root.is_dir():
+                raise ModelLoadError(f"{root}: model folder not found")
+            return {
+                int(child.name): str(child)
+                for child in root.iterdir()
+                if child.name.isdigit() and (child / METADATA_FILE).is_file()
+            }
+        files = list_files(location)
+    except StorageError as error:
+        raise ModelLoadError(str(error)) from error
+    base = str(location).rstrip("/")
+    if f"{base}/{METADATA_FILE}" in files:
+        return None
+    versions = {}
+    for file in files:
+        parts = file.removeprefix(f"{base}/").split("/")
+        if len(parts) == 2 and parts[0].isdigit() and parts[1] == METADATA_FILE:
+            versions[int(parts[0])] = f"{base}/{parts[0]}"
+    if not files:
+        raise ModelLoadError(f"{base}: no such folder (nothing stored under this prefix)")
+    return versions
 
 
 def load_predictor(

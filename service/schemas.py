@@ -191,6 +191,7 @@ class TFServingPrediction(BaseModel):
 
 class TFServingResponse(BaseModel):
     predictions: list[TFServingPrediction]
+    model_version: str = Field(description="the model version that answered")
 
 
 class TFServingExplanation(TFServingPrediction):
@@ -199,6 +200,7 @@ class TFServingExplanation(TFServingPrediction):
 
 class TFServingExplainResponse(BaseModel):
     explanations: list[TFServingExplanation]
+    model_version: str = Field(description="the model version that answered")
 
 
 class TFServingVersionStatus(BaseModel):

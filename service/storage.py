@@ -120,8 +120,10 @@ def fetch_folder(location: str | Path, required_file: str | None = None) -> Path
     return target
 
 
-def upload_folder(local: Path, location: str | Path) -> None:
-    """Copy every file below the local folder `local` to `location` (local or `gs://`)."""
+def upload_folder(local: Path, location: str | Path, last: str | None = None) -> None:
+    """Copy every file below the local folder `local` to `location` (local or `gs://`); the
+    file named `last` (relative to `local`) only once every other one is there, so a reader
+    that waits for it never sees the folder half written."""
     files = [path for path in sorted(local.rglob("*")) if path.is_file()]
     if not is_remote(location):
         if Path(location).resolve() != local.resolve():
@@ -131,8 +133,11 @@ def upload_folder(local: Path, location: str | Path) -> None:
     def upload(path: Path) -> None:
         write_file(path, join(location, path.relative_to(local).as_posix()))
 
+    final = [path for path in files if path.relative_to(local).as_posix() == last]
     with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-        list(pool.map(upload, files))
+        list(pool.map(upload, [path for path in files if path not in final]))
+    for path in final:
+        upload(path)
 
 
 def _object_names(uri: str, bucket: str, prefix: str) -> Iterator[str]:

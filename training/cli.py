@@ -28,6 +28,7 @@ from training.dataset import (
     parse_renames,
     plan_dataset,
 )
+from training.publish import next_version_folder
 from training.train import TrainConfig
 
 # Vertex AI custom training sets this to the gs:// folder where the job's model belongs.
@@ -76,6 +77,12 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
         default=output,
         help="where the model and its report are written, local or gs://bucket/prefix "
         f"(default ${VERTEX_MODEL_DIR_ENV} when set, else {default_output})",
+    )
+    parser.add_argument(
+        "--next-version",
+        action="store_true",
+        help="--output is a base path of numbered versions: publish as the next one, made "
+        "visible to a polling server only once complete",
     )
     parser.add_argument(
         "--skip-bad-files",
@@ -174,9 +181,15 @@ def _renamed(plan: DataPlan, local: str, given: str) -> DataPlan:
 
 
 @contextmanager
-def output_folder(location: str) -> Iterator[Path]:
+def output_folder(location: str, next_version: bool = False) -> Iterator[Path]:
     """A local folder to write the model into; a `gs://` location gets a temporary one,
-    uploaded when the block ends without error."""
+    uploaded when the block ends without error. With `next_version`, `location` is a base
+    path and the model becomes its next numbered version, visible only once complete."""
+    if next_version:
+        with next_version_folder(location) as (local, target):
+            yield local
+        print(f"published as {target}")
+        return
     if not is_remote(location):
         yield Path(location)
         return

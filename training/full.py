@@ -32,7 +32,7 @@ def main() -> None:
         data.train if data.test is None else LabelledImages.concatenate([data.train, data.test])
     )
     evaluated = data.test if data.test is not None else data.train
-    with output_folder(args.output) as output:
+    with output_folder(args.output, args.next_version) as output:
         train_and_export(
             # Its held-out photos show both tables: no need to imagine another one, and
             # with it the threshold went from 0.43 to 0.58, where the page of text of the

@@ -26,7 +26,7 @@ def main() -> None:
     data = read_training_data(args, split_off_test=True)
     assert data.test is not None  # split off when the data has no test/ of its own
     test_name = "the seeded split's test photos" if data.plan.split else "the test photos"
-    with output_folder(args.output) as output:
+    with output_folder(args.output, args.next_version) as output:
         train_and_export(
             config,
             data.train,

@@ -4,9 +4,9 @@ a time (service.model.ImageClassifier.occlusions), 17 images in one model call."
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import PipelineDep
+from service.deps import RegistryDep
 from service.errors import RequestError
 from service.schemas import ERROR_RESPONSES, ExplainJSON, Explanation
 from service.security import require_api_key
@@ -40,8 +40,15 @@ router = APIRouter(tags=["explain"], dependencies=[Depends(require_api_key)])
         }
     },
 )
-async def explain(request: Request, pipeline: PipelineDep) -> Explanation:
-    uploads, single = await read_uploads(request, 1, ExplainJSON)
-    if not single:
-        raise RequestError("/explain takes one photo, under `image`", "images")
-    return Explanation.of(await pipeline.explain(uploads[0]), pipeline.model.version)
+async def explain(
+    request: Request,
+    registry: RegistryDep,
+    version: str | None = Query(None, description="the model version to answer"),
+    label: str | None = Query(None, description="a version's label (MODEL_LABELS)"),
+) -> Explanation:
+    async with registry.using(version, label) as served:
+        uploads, single = await read_uploads(request, 1, ExplainJSON)
+        if not single:
+            raise RequestError("/explain takes one photo, under `image`", "images")
+        answer = await served.pipeline.explain(uploads[0])
+    return Explanation.of(answer, served.id)

@@ -17,14 +17,16 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": HealthResponse, "description": "model loading, or draining"}},
 )
 async def health(request: Request) -> HealthResponse | JSONResponse:
-    model = request.app.state.model
+    registry = request.app.state.registry
     keys_required = bool(request.app.state.settings.api_key_list)
-    if not model.ready:
+    if not registry.ready:
         body = HealthResponse(status="loading", model_version=None, api_key_required=keys_required)
         return JSONResponse(body.model_dump(), status_code=503)
     if request.app.state.draining.is_set():
         body = HealthResponse(
-            status="draining", model_version=model.version, api_key_required=keys_required
+            status="draining", model_version=registry.default.id, api_key_required=keys_required
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    return HealthResponse(status="ok", model_version=model.version, api_key_required=keys_required)
+    return HealthResponse(
+        status="ok", model_version=registry.default.id, api_key_required=keys_required
+    )

@@ -21,9 +21,9 @@ router = APIRouter(tags=["page"])
 static_files = StaticFiles(directory=STATIC_DIR)
 
 
-def render_page(model: ImageClassifier) -> str:
+def render_page(model: ImageClassifier | None) -> str:
     """index.html with the model's title, description and labels (escaped)."""
-    if not model.ready:
+    if model is None:
         title, description, labels = "What is in this photo?", "The model is loading.", []
     else:
         metadata = model.metadata
@@ -41,4 +41,5 @@ def render_page(model: ImageClassifier) -> str:
 
 @router.get("/", include_in_schema=False)
 async def page(request: Request) -> HTMLResponse:
-    return HTMLResponse(render_page(request.app.state.model))
+    registry = request.app.state.registry
+    return HTMLResponse(render_page(registry.default.model if registry.ready else None))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import PipelineDep, SettingsDep
+from service.deps import RegistryDep, SettingsDep
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
 from service.uploads import read_uploads
@@ -33,7 +33,8 @@ _MULTIPART_SCHEMA = {
         "Send `multipart/form-data` with a file under `image` (`curl -F image=@photo.jpg`) or "
         'several under `images`, or JSON `{"image": "<base64>"}` / `{"images": [...]}`. '
         "One image answers with a prediction; `images` answers with `predictions`, in order. "
-        "JPEG, PNG, WebP, GIF, BMP, HEIC and AVIF of any size are accepted."
+        "JPEG, PNG, WebP, GIF, BMP, HEIC and AVIF of any size are accepted. `version` or "
+        "`label` (query) pins a model version; by default the newest served answers."
     ),
     openapi_extra={
         "requestBody": {
@@ -46,9 +47,14 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(
-    request: Request, pipeline: PipelineDep, settings: SettingsDep
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    version: str | None = Query(None, description="the model version to answer"),
+    label: str | None = Query(None, description="a version's label (MODEL_LABELS)"),
 ) -> Prediction | BatchPrediction:
-    uploads, single = await read_uploads(request, settings.max_batch_images, PredictJSON)
-    classifications = await pipeline.classify(uploads)
-    predictions = [Prediction.of(c, pipeline.model.version) for c in classifications]
+    async with registry.using(version, label) as served:
+        uploads, single = await read_uploads(request, settings.max_batch_images, PredictJSON)
+        classifications = await served.pipeline.classify(uploads)
+    predictions = [Prediction.of(c, served.id) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

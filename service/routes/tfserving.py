@@ -1,6 +1,8 @@
 """The TensorFlow Serving / Cloud ML Engine REST form: `POST /v1/models/{name}:predict` with
-`{"instances": [...]}`, `:explain` (KServe V1's verb) with the same instances, and
-`GET /v1/models/{name}`; `{name}` is the served model's (MODEL_NAME, else its metadata's)."""
+`{"instances": [...]}`, `:explain` (KServe V1's verb) with the same instances, a version pinned
+by number (`/versions/{v}:predict`) or by label (`/labels/{label}:predict`), and
+`GET /v1/models/{name}` listing every version in memory and its state. `{name}` is the served
+model's (MODEL_NAME, else its metadata's)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 
 from service.config import Settings
-from service.deps import PipelineDep, ReadyModelDep, SettingsDep
+from service.deps import RegistryDep, SettingsDep
 from service.errors import RequestError
-from service.model import ImageClassifier
+from service.registry import ModelRegistry, ServedVersion
 from service.schemas import (
     ERROR_RESPONSES,
     TFServingExplainResponse,
@@ -27,6 +29,18 @@ from service.security import require_api_key
 from service.uploads import Upload, check_count, decode_base64, parse_json
 
 router = APIRouter(prefix="/v1/models/{model_name}", tags=["tensorflow-serving"])
+_INSTANCES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": TFServingRequest.model_json_schema()}},
+    }
+}
+_PREDICT = {
+    "dependencies": [Depends(require_api_key)],
+    "response_model": TFServingResponse,
+    "responses": {**ERROR_RESPONSES, 404: ERROR_RESPONSES[422] | {"description": "not served"}},
+    "openapi_extra": _INSTANCES_BODY,
+}
 
 
 class ModelNotFoundError(RequestError):
@@ -34,41 +48,57 @@ class ModelNotFoundError(RequestError):
     code = "model_not_found"
 
 
-def check_name(model_name: str, model: ImageClassifier) -> None:
+def check_name(model_name: str, registry: ModelRegistry) -> None:
     """404 for a model this service does not serve."""
-    if model_name != model.name:
+    if model_name != registry.name:
         raise ModelNotFoundError(
-            f"no model named {model_name!r}; this service serves {model.name!r}", "model_name"
+            f"no model named {model_name!r}; this service serves {registry.name!r}",
+            "model_name",
         )
 
 
 @router.post(
-    ":predict",
-    dependencies=[Depends(require_api_key)],
-    response_model=TFServingResponse,
-    responses=ERROR_RESPONSES,
-    summary="Classify images sent in TensorFlow Serving's REST form",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TFServingRequest.model_json_schema()}},
-        }
-    },
+    ":predict", summary="Classify images sent in TensorFlow Serving's REST form", **_PREDICT
 )
 async def tfserving_predict(
-    model_name: str, request: Request, pipeline: PipelineDep, settings: SettingsDep
+    model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
 ) -> TFServingResponse:
-    check_name(model_name, pipeline.model)
-    return await instances_predict(request, pipeline, settings)
+    check_name(model_name, registry)
+    return await instances_predict(request, registry, settings)
+
+
+@router.post("/versions/{version}:predict", summary="Classify with one model version", **_PREDICT)
+async def tfserving_version_predict(
+    model_name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> TFServingResponse:
+    check_name(model_name, registry)
+    return await instances_predict(request, registry, settings, version=version)
+
+
+@router.post(
+    "/labels/{label}:predict", summary="Classify with the version a label names", **_PREDICT
+)
+async def tfserving_label_predict(
+    model_name: str, label: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> TFServingResponse:
+    check_name(model_name, registry)
+    return await instances_predict(request, registry, settings, label=label)
 
 
 async def instances_predict(
-    request: Request, pipeline: PipelineDep, settings: SettingsDep
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    version: str | None = None,
+    label: str | None = None,
 ) -> TFServingResponse:
-    """`{"instances": [...]}` -> predictions: the `:predict` route's work, also Vertex AI's
-    AIP_PREDICT_ROUTE."""
-    classifications = await pipeline.classify(await _instances(request, settings))
-    return TFServingResponse(predictions=[TFServingPrediction.of(c) for c in classifications])
+    """`{"instances": [...]}` -> predictions by one version: the `:predict` routes' work,
+    also Vertex AI's AIP_PREDICT_ROUTE."""
+    async with registry.using(version, label) as served:
+        classifications = await served.pipeline.classify(await _instances(request, settings))
+    return TFServingResponse(
+        predictions=[TFServingPrediction.of(c) for c in classifications], model_version=served.id
+    )
 
 
 @router.post(
@@ -78,24 +108,22 @@ async def instances_predict(
     responses=ERROR_RESPONSES,
     summary="Classify images in TensorFlow Serving's form, each with a heatmap",
     description="The instances `:predict` takes; each explanation adds `heatmap` (see /explain).",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TFServingRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=_INSTANCES_BODY,
 )
 async def tfserving_explain(
-    model_name: str, request: Request, pipeline: PipelineDep, settings: SettingsDep
+    model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
 ) -> TFServingExplainResponse:
-    check_name(model_name, pipeline.model)
-    uploads = await _instances(request, settings)
-    classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
+    check_name(model_name, registry)
+    async with registry.using() as served:
+        uploads = await _instances(request, settings)
+        pipeline = served.pipeline
+        classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
     return TFServingExplainResponse(
         explanations=[
             TFServingExplanation(**TFServingPrediction.of(c).model_dump(), heatmap=heatmap_rows(c))
             for c in classifications
-        ]
+        ],
+        model_version=served.id,
     )
 
 
@@ -108,15 +136,34 @@ async def _instances(request: Request, settings: Settings) -> list[Upload]:
     ]
 
 
-@router.get("", response_model=TFServingModelStatus, summary="Model version status")
-async def tfserving_status(model_name: str, model: ReadyModelDep) -> TFServingModelStatus:
-    check_name(model_name, model)
-    return TFServingModelStatus(
-        model_version_status=[
-            TFServingVersionStatus(
-                version=model.version,
-                state="AVAILABLE",
-                status={"error_code": "OK", "error_message": ""},
-            )
-        ]
+def version_status(served: ServedVersion) -> TFServingVersionStatus:
+    return TFServingVersionStatus(
+        version=served.id,
+        state="UNLOADING" if served.retired else "AVAILABLE",
+        status={"error_code": "OK", "error_message": ""},
     )
+
+
+@router.get("", response_model=TFServingModelStatus, summary="Every model version's status")
+async def tfserving_status(model_name: str, registry: RegistryDep) -> TFServingModelStatus:
+    check_name(model_name, registry)
+    statuses = [version_status(served) for served in registry.versions()]
+    statuses += [
+        TFServingVersionStatus(
+            version=version,
+            state="END",
+            status={"error_code": "FAILED_PRECONDITION", "error_message": reason},
+        )
+        for version, reason in registry.refused.items()
+    ]
+    return TFServingModelStatus(model_version_status=statuses)
+
+
+@router.get(
+    "/versions/{version}", response_model=TFServingModelStatus, summary="One version's status"
+)
+async def tfserving_version_status(
+    model_name: str, version: str, registry: RegistryDep
+) -> TFServingModelStatus:
+    check_name(model_name, registry)
+    return TFServingModelStatus(model_version_status=[version_status(registry.resolve(version))])

@@ -110,7 +110,7 @@ def test_each_cloud_failure_stops_start_up_with_one_line(bucket: str, tmp_path: 
     assert "gs://nobucket/m: no such bucket: nobucket" in start_up_failure(
         MODEL_DIR="gs://nobucket/m"
     )
-    assert f"gs://{bucket}/data/mugs: not a model folder (no metadata.json)" in (
+    assert f"gs://{bucket}/data/mugs: not a model folder (no metadata.json" in (
         start_up_failure(MODEL_DIR=f"gs://{bucket}/data/mugs")
     )
     assert f"gs://{bucket}/models/none: no such folder" in start_up_failure(

@@ -58,10 +58,10 @@ def test_overload_is_refused_with_503_and_retry_after(
 def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None:
     """While the pipeline is full, a POST is refused without being parsed (a malformed body
     gets 503, not 400), and the other routes still answer."""
-    pipeline = client.app.state.pipeline
+    capacity = client.app.state.capacity
     garbage = {"content": b"not multipart", "headers": {"content-type": "multipart/form-data"}}
     assert client.post("/predict", **garbage).status_code == 400
-    pipeline.requests += client.app.state.settings.max_active_requests  # as if that many ran
+    capacity.requests += client.app.state.settings.max_active_requests  # as if that many ran
     try:
         # Ten clients, each on its own connection (address and port).
         clients = [TestClient(client.app, client=(f"10.0.0.{i}", 4000)) for i in range(10)]
@@ -85,5 +85,5 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
         assert again.status_code == 503
         assert time.monotonic() >= min(first_refused + advised[0], started + hold_s)
     finally:
-        pipeline.requests -= client.app.state.settings.max_active_requests
+        capacity.requests -= client.app.state.settings.max_active_requests
     assert client.post("/predict", **garbage).status_code == 400

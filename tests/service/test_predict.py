@@ -166,7 +166,7 @@ def test_openapi_examples_are_made_from_the_loaded_model(client: TestClient, ver
     assert list(clear["probabilities"]) == list(CLASS_NAMES) and clear["label"] == "black"
     assert clear["model_version"] == refused["model_version"] == version
     assert refused["label"] == "unknown" and refused["index"] is None
-    threshold = client.app.state.model.unknown_threshold
+    threshold = client.app.state.registry.default.model.unknown_threshold
     assert refused["novelty"]["threshold"] == threshold < refused["novelty"]["score"]
     assert "white, black, blue, transparent" in schema["info"]["description"]
 

@@ -17,8 +17,20 @@ OPERATIONS = [
     ("POST", "/predict"),
     ("POST", "/explain"),
     ("POST", "/v1/models/{model_name}:predict"),
+    ("POST", "/v1/models/{model_name}/versions/{version}:predict"),
+    ("POST", "/v1/models/{model_name}/labels/{label}:predict"),
     ("POST", "/v1/models/{model_name}:explain"),
     ("GET", "/v1/models/{model_name}"),
+    ("GET", "/v1/models/{model_name}/versions/{version}"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2"),
+    ("GET", "/v2/models/{model_name}"),
+    ("GET", "/v2/models/{model_name}/versions/{version}"),
+    ("GET", "/v2/models/{model_name}/ready"),
+    ("GET", "/v2/models/{model_name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{model_name}/infer"),
+    ("POST", "/v2/models/{model_name}/versions/{version}/infer"),
 ]
 
 

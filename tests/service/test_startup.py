@@ -75,7 +75,7 @@ def broken_model_dirs(model_dir: Path, root: Path) -> dict[str, tuple[Path, str]
         (wrong_shape / name).write_bytes(three_classes)
     return {
         "missing": (root / "nowhere", "model folder not found"),
-        "empty": (empty, "metadata file not found"),
+        "empty": (empty, "not a model folder (no metadata.json"),
         "no model file": (metadata_only, "LiteRT model not found"),
         "corrupt": (corrupt, "cannot load LiteRT model"),
         "wrong classes": (wrong_classes, "returns shape (4,), expected (2,): the classes of"),

@@ -184,12 +184,19 @@ def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir:
 
 
 def test_full_trains_on_train_and_test(tiny_data_dir: Path, tmp_path: Path) -> None:
-    """`python -m training.full`: the model the service ships, trained on both splits."""
+    """`python -m training.full`: the model the service ships, trained on both splits, here
+    published as the next version of a base path that already holds version 1."""
+    base = tmp_path / "base"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "metadata.json").write_text("{}")
     result = run(
         "-m", "training.full", "--data-dir", str(tiny_data_dir),
-        "--epochs", "1", "--batch-size", "8", "--output", str(tmp_path),
+        "--epochs", "1", "--batch-size", "8", "--output", str(base), "--next-version",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert f"published as {base / '2'}" in result.stdout
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]  # no partial folder left
+    tmp_path = base / "2"
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["trained_on"] == str(tiny_data_dir)
     # One photo of each class's eight (four per table) is held out for the calibration.
