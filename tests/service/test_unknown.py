@@ -132,8 +132,8 @@ def test_tensorflow_serving_route_keeps_classes_and_adds_unknown(
 def test_metrics_count_unknown_answers(client: TestClient) -> None:
     def unknown_count() -> float:
         text = client.get("/metrics").text
-        match = re.search(r'^classifier_answers_total\{label="unknown"\} ([\d.e+]+)$', text, re.M)
-        return float(match.group(1)) if match else 0.0
+        pattern = r'^classifier_answers_total\{label="unknown",version="[^"]*"\} ([\d.e+]+)$'
+        return sum(float(count) for count in re.findall(pattern, text, re.M))
 
     before = unknown_count()
     files = [("images", (f"{n}.png", data)) for n, data in list(non_mug_images().items())[:3]]

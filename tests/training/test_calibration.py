@@ -35,6 +35,7 @@ def test_holdout_is_stratified_disjoint_and_seeded() -> None:
         images=np.zeros((200, 2, 2, 3), np.uint8),
         labels=labels,
         paths=tuple(f"p{i}" for i in range(200)),
+        class_names=("a", "b", "c", "d"),
     )
     rest, held = data.split_holdout(0.1, seed=1)
     assert held.class_counts() == dict.fromkeys(held.class_counts(), 5)
