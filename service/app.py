@@ -19,7 +19,7 @@ from service.limits import BodyLimitMiddleware
 from service.observability import RequestLogMiddleware
 from service.openapi import add_model_examples
 from service.registry import ModelRegistry
-from service.routes import explain, health, page, predict, tfserving, v2
+from service.routes import explain, feedback, health, page, predict, tfserving, v2
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 from service.security import require_api_key
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         health.router,
         predict.router,
         explain.router,
+        feedback.router,
         tfserving.router,
         v2.router,
         metrics_route.router,

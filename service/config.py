@@ -141,6 +141,20 @@ class Settings(BaseSettings):
         description="novelty score above which the answer is `unknown` (default: the "
         "threshold training chose, in metadata.json); `off`: always one of the classes",
     )
+    prediction_log: str | None = Field(
+        None,
+        description="folder or gs://bucket/prefix where sampled predictions (their photos "
+        "too) and corrections from /feedback are kept; unset: nothing is kept",
+    )
+    prediction_log_sample: float = Field(
+        0.0, ge=0, le=1, description="share of the images answered that are logged (0: none)"
+    )
+    prediction_log_max_mb: float = Field(
+        32.0, gt=0, description="most photo bytes queued for the log; past it, entries dropped"
+    )
+    prediction_log_flush_s: float = Field(
+        10.0, gt=0, description="longest an entry waits in memory before it is written"
+    )
     api_keys: str | None = Field(
         None,
         repr=False,  # never printed with the settings

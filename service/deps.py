@@ -8,7 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.config import Settings
+from service.predlog import LogContext
 from service.registry import ModelNotReadyError, ModelRegistry
+
+TRUTH_HEADER = "x-label"  # the label the client says is right, kept in the prediction log
 
 # The dependencies are `async def` although none of them waits: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop per dependency per request.
@@ -25,6 +28,13 @@ async def get_registry(request: Request) -> ModelRegistry:
     if not registry.ready:
         raise ModelNotReadyError("the model is still loading; retry shortly")
     return registry
+
+
+def log_context(request: Request) -> LogContext:
+    """The request as the prediction log records it: its ID, route and X-Label."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    truth = request.headers.get(TRUTH_HEADER)
+    return LogContext(request.state.request_id, route, truth[:64] if truth else None)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

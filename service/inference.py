@@ -17,6 +17,7 @@ from service.capacity import Capacity
 from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
 from service.model import OCCLUSION_GRID, Classification, ImageClassifier
+from service.predlog import LogContext, PredictionLog
 from service.uploads import Upload
 
 # Uploads this small (a 64x64 JPEG is about 2 KB) decode in about 0.1 ms: faster on the
@@ -39,12 +40,14 @@ class InferencePipeline:
         model: ImageClassifier,
         capacity: Capacity | None = None,
         observe: BatchObserver | None = None,
-        count_answers: Callable[[list[str]], None] | None = None,
+        count_answers: Callable[[list[Classification]], None] | None = None,
+        prediction_log: PredictionLog | None = None,
     ) -> None:
-        """`observe` sees every model call, `count_answers` the labels of every answer.
+        """`observe` sees every model call, `count_answers` every answer.
         Without `capacity`, the pipeline has the settings' limits to itself."""
         settings = model.settings
         self._count_answers = count_answers
+        self._log = prediction_log
         self.model = model
         self._batcher = MicroBatcher(
             model.predict, settings.batch_max_size, settings.batch_max_wait_ms, observe
@@ -62,26 +65,42 @@ class InferencePipeline:
         """Answer every request already queued, then stop."""
         await self._batcher.stop()
 
-    async def classify(self, uploads: list[Upload]) -> list[Classification]:
+    async def classify(
+        self, uploads: list[Upload], context: LogContext | None = None
+    ) -> list[Classification]:
         """One Classification per upload, in order; a bad image is a BadImageError naming
         it. Decoding plus prediction is bounded by REQUEST_TIMEOUT_S; with too many images
-        waiting already, an OverloadedError."""
+        waiting already, an OverloadedError. With a `context`, a sample of the images and
+        their answers go to the prediction log (PREDICTION_LOG_SAMPLE)."""
         async with self._admitted(len(uploads)):
             images = await self._decode(uploads)
-            return self._counted(self.model.postprocess(await self._batcher.predict(images)))
+            answers = self.model.postprocess(await self._batcher.predict(images))
+        self._logged(uploads, answers, context)
+        return self._counted(answers)
 
-    async def explain(self, upload: Upload) -> Classification:
+    def _logged(
+        self, uploads: list[Upload], answers: list[Classification], context: LogContext | None
+    ) -> None:
+        if self._log is None or context is None:
+            return
+        for index, (upload, answer) in enumerate(zip(uploads, answers, strict=True)):
+            if self._log.sampled():
+                self._log.offer(context.record(index, answer, self.model.version), upload.data)
+
+    async def explain(self, upload: Upload, context: LogContext | None = None) -> Classification:
         """One image's Classification with its heatmap: the image and its occluded copies go
         through the batch queue as one request (ImageClassifier.occlusions and .explain)."""
         async with self._admitted(OCCLUSION_GRID**2 + 1):
             (image,) = await self._decode([upload])
             outputs = await self._batcher.predict(self.model.occlusions(image))
-            (answer,) = self._counted([self.model.explain(outputs)])
-            return answer
+            answer = self.model.explain(outputs)
+        self._logged([upload], [answer], context)
+        (counted,) = self._counted([answer])
+        return counted
 
     def _counted(self, answers: list[Classification]) -> list[Classification]:
         if self._count_answers is not None:
-            self._count_answers([answer.label for answer in answers])
+            self._count_answers(answers)
         return answers
 
     @asynccontextmanager

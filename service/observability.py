@@ -10,17 +10,22 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from service.model import Classification
 
 log = logging.getLogger("service.access")
 
 REQUEST_ID_HEADER = "x-request-id"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+_PROBABILITY_BUCKETS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
+_NOVELTY_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
 class Metrics:
@@ -72,9 +77,32 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
 
-    def observe_answers(self, labels: list[str], version: str = "") -> None:
-        for label in labels:
-            self.answers.labels(label=label, version=version).inc()
+        self.top_probability = Histogram(
+            "classifier_top_probability", "Each answer's highest probability",
+            buckets=_PROBABILITY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.novelty = Histogram(
+            "classifier_novelty_score",
+            "Each answer's novelty score (above the threshold: unknown)",
+            buckets=_NOVELTY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.log_entries = Counter(
+            "classifier_prediction_log_entries", "Prediction log entries, by what became of them",
+            ["outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.log_failures = Counter(
+            "classifier_prediction_log_write_failures",
+            "Prediction log batches that failed to write", registry=self.registry,
+        )  # fmt: skip
+
+    def observe_answers(self, answers: list[Classification], version: str = "") -> None:
+        """Each answer by label and version, with its top probability and novelty score:
+        what drift shows in (`service.drift` compares the log with training's reference)."""
+        for answer in answers:
+            self.answers.labels(label=answer.label, version=version).inc()
+            self.top_probability.observe(max(answer.probabilities))
+            if answer.novelty is not None:
+                self.novelty.observe(answer.novelty)
 
     def observe_model_call(self, images: int, seconds: float) -> None:
         self.batch_size.observe(images)
@@ -123,6 +151,7 @@ class RequestLogMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = _request_id(headers)
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id
         started = time.perf_counter()
         status = 500
 

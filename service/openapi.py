@@ -66,7 +66,12 @@ def add_model_examples(schema: dict[str, Any], model: ImageClassifier) -> dict[s
         "TFServingPrediction": [tf_serving],
         "TFServingResponse": [{"predictions": [tf_serving], "model_version": model.version}],
         "HealthResponse": [
-            {"status": "ok", "model_version": model.version, "api_key_required": False}
+            {
+                "status": "ok",
+                "model_version": model.version,
+                "api_key_required": False,
+                "feedback": False,
+            }
         ],
     }
     for name, values in examples.items():

@@ -32,6 +32,7 @@ from service.errors import RequestError
 from service.inference import InferencePipeline
 from service.model import ImageClassifier
 from service.observability import Metrics
+from service.predlog import PredictionLog
 from service.runtime import ModelLoadError, list_versions
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,17 @@ class ModelRegistry:
         self.refused: dict[str, str] = {}  # version -> why it is not served
         self._poller: asyncio.Task[None] | None = None
         self._name: str | None = settings.model_name
+        self.prediction_log = (
+            PredictionLog(
+                settings.prediction_log,
+                settings.prediction_log_sample,
+                int(settings.prediction_log_max_mb * 1024 * 1024),
+                settings.prediction_log_flush_s,
+                self.metrics,
+            )
+            if settings.prediction_log
+            else None
+        )
         self._started = False
 
     # --- loading ---------------------------------------------------------------------------
@@ -155,6 +167,8 @@ class ModelRegistry:
         if self._started:
             return
         self._started = True
+        if self.prediction_log is not None:
+            await self.prediction_log.start()
         if not self._loaded:
             await asyncio.to_thread(self.load)
         for model in self._loaded.values():
@@ -173,6 +187,8 @@ class ModelRegistry:
         for served in list(self._served.values()):
             await self._release(served)
         self._served.clear()
+        if self.prediction_log is not None:
+            await self.prediction_log.stop()  # what the last requests logged, written
 
     @property
     def ready(self) -> bool:
@@ -240,7 +256,8 @@ class ModelRegistry:
             model,
             self.capacity,
             observe=metrics.observe_model_call,
-            count_answers=lambda labels: metrics.observe_answers(labels, version),
+            count_answers=lambda answers: metrics.observe_answers(answers, version),
+            prediction_log=self.prediction_log,
         )
         await pipeline.start()
         served = ServedVersion(version, model, pipeline)

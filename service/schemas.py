@@ -14,6 +14,7 @@ class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
     model_version: str | None
     api_key_required: bool = Field(False, description="whether prediction routes need a key")
+    feedback: bool = Field(False, description="whether /feedback keeps corrections")
 
 
 class ErrorResponse(BaseModel):

@@ -94,6 +94,18 @@ def write_file(local: Path, location: str | Path) -> None:
         _client().bucket(bucket).blob(name).upload_from_filename(str(local))
 
 
+def write_bytes(data: bytes, location: str | Path) -> None:
+    """Put `data` at `location` (a local path, its folders made, or a `gs://` object)."""
+    if not is_remote(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        Path(location).write_bytes(data)
+        return
+    uri = str(location)
+    bucket, name = split_uri(uri)
+    with _errors(uri):
+        _client().bucket(bucket).blob(name).upload_from_string(data)
+
+
 def fetch_folder(location: str | Path, required_file: str | None = None) -> Path:
     """A local folder with the contents of `location`: the path itself when local, else a
     fresh temporary copy of everything below the `gs://` prefix. With `required_file`, a

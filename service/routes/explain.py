@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import RegistryDep
+from service.deps import RegistryDep, log_context
 from service.errors import RequestError
 from service.schemas import ERROR_RESPONSES, ExplainJSON, Explanation
 from service.security import require_api_key
@@ -50,5 +50,5 @@ async def explain(
         uploads, single = await read_uploads(request, 1, ExplainJSON)
         if not single:
             raise RequestError("/explain takes one photo, under `image`", "images")
-        answer = await served.pipeline.explain(uploads[0])
+        answer = await served.pipeline.explain(uploads[0], log_context(request))
     return Explanation.of(answer, served.id)

@@ -18,15 +18,14 @@ router = APIRouter(tags=["health"])
 )
 async def health(request: Request) -> HealthResponse | JSONResponse:
     registry = request.app.state.registry
-    keys_required = bool(request.app.state.settings.api_key_list)
+    about = {
+        "api_key_required": bool(request.app.state.settings.api_key_list),
+        "feedback": registry.prediction_log is not None,
+    }
     if not registry.ready:
-        body = HealthResponse(status="loading", model_version=None, api_key_required=keys_required)
+        body = HealthResponse(status="loading", model_version=None, **about)
         return JSONResponse(body.model_dump(), status_code=503)
     if request.app.state.draining.is_set():
-        body = HealthResponse(
-            status="draining", model_version=registry.default.id, api_key_required=keys_required
-        )
+        body = HealthResponse(status="draining", model_version=registry.default.id, **about)
         return JSONResponse(body.model_dump(), status_code=503)
-    return HealthResponse(
-        status="ok", model_version=registry.default.id, api_key_required=keys_required
-    )
+    return HealthResponse(status="ok", model_version=registry.default.id, **about)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from service.deps import RegistryDep, SettingsDep
+from service.deps import RegistryDep, SettingsDep, log_context
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
 from service.uploads import read_uploads
@@ -55,6 +55,6 @@ async def predict(
 ) -> Prediction | BatchPrediction:
     async with registry.using(version, label) as served:
         uploads, single = await read_uploads(request, settings.max_batch_images, PredictJSON)
-        classifications = await served.pipeline.classify(uploads)
+        classifications = await served.pipeline.classify(uploads, log_context(request))
     predictions = [Prediction.of(c, served.id) for c in classifications]
     return predictions[0] if single else BatchPrediction(predictions=predictions)

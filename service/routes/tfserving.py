@@ -11,7 +11,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 
 from service.config import Settings
-from service.deps import RegistryDep, SettingsDep
+from service.deps import RegistryDep, SettingsDep, log_context
 from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
 from service.schemas import (
@@ -95,7 +95,8 @@ async def instances_predict(
     """`{"instances": [...]}` -> predictions by one version: the `:predict` routes' work,
     also Vertex AI's AIP_PREDICT_ROUTE."""
     async with registry.using(version, label) as served:
-        classifications = await served.pipeline.classify(await _instances(request, settings))
+        uploads = await _instances(request, settings)
+        classifications = await served.pipeline.classify(uploads, log_context(request))
     return TFServingResponse(
         predictions=[TFServingPrediction.of(c) for c in classifications], model_version=served.id
     )

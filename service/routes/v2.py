@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.deps import RegistryDep, SettingsDep
+from service.deps import RegistryDep, SettingsDep, log_context
 from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
 from service.routes.tfserving import check_name
@@ -141,7 +141,7 @@ async def _infer(
             raise RequestError("the request has no body", "body")
         parsed, binary = parse_request(body, request.headers.get(HEADER_LENGTH))
         uploads = request_images(parsed, binary, settings.max_batch_images)
-        answers = await served.pipeline.classify(uploads)
+        answers = await served.pipeline.classify(uploads, log_context(request))
     content, headers = response(parsed, registry.name, served.id, answers)
     media_type = headers.pop("content-type")
     return Response(content, media_type=media_type, headers=headers)

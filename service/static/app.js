@@ -18,6 +18,11 @@ const heatmap = document.getElementById("heatmap");
 const showHeatmap = document.getElementById("show-heatmap");
 const KEY_STORAGE = "mug-classifier-api-key";
 const LABELS = JSON.parse(document.getElementById("model-labels").textContent);
+const feedbackForm = document.getElementById("feedback");
+const correctLabel = document.getElementById("correct-label");
+const feedbackStatus = document.getElementById("feedback-status");
+let feedbackOn = false;  // /health says whether corrections are kept
+let lastAnswer = null;  // {file, requestId} of the answer a correction is about
 
 function showError(message) {
   result.hidden = true;
@@ -40,6 +45,38 @@ function drawHeatmap(values) {
   });
   context.putImageData(pixels, 0, 0);
   heatmap.dataset.peak = String(Math.max(...values.flat()));
+}
+
+function offerCorrection(file, prediction, requestId) {
+  // "Wrong? It is ...": every other label, and none of them.
+  lastAnswer = { file, requestId };
+  const choices = LABELS.filter((label) => label !== prediction.label).map((label) => [label, label]);
+  choices.push(["none", "none of these"]);
+  correctLabel.replaceChildren(...choices.map(([value, text]) => Object.assign(
+    document.createElement("option"), { value, textContent: text })));
+  feedbackStatus.textContent = "";
+  feedbackForm.hidden = !feedbackOn;
+}
+
+async function sendCorrection(event) {
+  event.preventDefault();
+  if (!lastAnswer) return;
+  const body = new FormData();
+  body.append("image", lastAnswer.file);
+  body.append("label", correctLabel.value);
+  if (lastAnswer.requestId) body.append("request_id", lastAnswer.requestId);
+  const headers = {};
+  const key = keyInput.value.trim();
+  if (key) headers["X-API-Key"] = key;
+  try {
+    const response = await fetch("/feedback", { method: "POST", body, headers });
+    const payload = await response.json();
+    feedbackStatus.textContent = response.ok
+      ? `Thank you: kept as ${payload.label}.`
+      : `Not kept: ${payload.detail || response.status}`;
+  } catch (error) {
+    feedbackStatus.textContent = "Not kept: the service could not be reached.";
+  }
 }
 
 function showPrediction(file, prediction) {
@@ -112,6 +149,7 @@ async function classify(file) {
     return;
   }
   showPrediction(file, payload);
+  offerCorrection(file, payload, response.headers.get("X-Request-ID"));
 }
 
 input.addEventListener("change", () => {
@@ -138,6 +176,7 @@ dropZone.addEventListener("drop", (event) => {
   classify(event.dataTransfer.files[0]);
 });
 form.addEventListener("submit", (event) => event.preventDefault());
+feedbackForm.addEventListener("submit", sendCorrection);
 showHeatmap.addEventListener("change", () => heatmap.classList.toggle("hidden", !showHeatmap.checked));
 
 keyInput.value = sessionStorage.getItem(KEY_STORAGE) || "";
@@ -147,6 +186,7 @@ fetch("/health")
   .then((health) => {
     document.getElementById("model-version").textContent = health.model_version || "loading";
     if (health.api_key_required) keyRow.hidden = false;
+    feedbackOn = Boolean(health.feedback);
   })
   .catch(() => {
     document.getElementById("model-version").textContent = "unavailable";

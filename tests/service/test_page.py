@@ -4,6 +4,7 @@ real service on a loopback port. Each test saves a screenshot under $SCREENSHOT_
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -231,3 +232,36 @@ def test_a_model_of_seven_other_classes_gets_its_own_page(
         answer = page.locator("#verdict strong").text_content()
         assert answer in SEVEN_CLASSES or answer.startswith("This photo does not look like")
     assert page.console_errors == []
+
+
+def test_wrong_answers_can_be_corrected_when_the_log_is_on(
+    page: Page, model_dir: Path, test_photos, tmp_path: Path
+) -> None:
+    """With PREDICTION_LOG set, the page offers "Wrong? It is ...", says the photo will be
+    kept, and sends the correction to /feedback; without it, it offers nothing."""
+    log = tmp_path / "log"
+    env = {"PREDICTION_LOG": str(log), "PREDICTION_LOG_FLUSH_S": "0.2"}
+    with running_service(MODEL_DIR=str(model_dir), **env) as (url, _):
+        page.goto(url)
+        page.set_input_files("#photo", black_mug(test_photos))
+        expect(page.locator("#verdict strong")).to_have_text("black")
+        expect(page.locator("#feedback")).to_be_visible()
+        expect(page.locator("#feedback .note")).to_contain_text("will be kept")
+        options = page.locator("#correct-label option").all_text_contents()
+        assert options == ["white", "blue", "transparent", "none of these"]
+        page.select_option("#correct-label", "blue")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#feedback-status")).to_have_text("Thank you: kept as blue.")
+        page.wait_for_timeout(600)  # a flush
+    lines = [
+        json.loads(line) for path in log.rglob("*.jsonl") for line in path.read_text().splitlines()
+    ]
+    assert [(line["kind"], line["label"]) for line in lines] == [("feedback", "blue")]
+    assert page.console_errors == []
+
+
+def test_no_correction_is_offered_without_a_log(page: Page, open_url: str, test_photos) -> None:
+    page.goto(open_url)
+    page.set_input_files("#photo", black_mug(test_photos))
+    expect(page.locator("#verdict strong")).to_have_text("black")
+    expect(page.locator("#feedback")).to_be_hidden()

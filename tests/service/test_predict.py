@@ -63,7 +63,9 @@ def version(model_dir: Path) -> str:
 def test_health_reports_the_model_version(client: TestClient, version: str) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "model_version": version, "api_key_required": False}
+    assert response.json() == {
+        "status": "ok", "model_version": version, "api_key_required": False, "feedback": False
+    }  # fmt: skip
 
 
 def test_health_is_503_until_the_model_is_loaded(model_dir: Path) -> None:
