@@ -34,7 +34,7 @@ from PIL import Image
 
 from service.model import Classification
 from service.observability import Metrics
-from service.storage import StorageError, join, write_bytes
+from service.storage import StorageError, fetch_folder, join, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +174,13 @@ def _describe(image: bytes) -> tuple[str, list[int] | None]:
             return _SUFFIXES.get(opened.format or "", "img"), list(opened.size)
     except (OSError, ValueError):
         return "img", None
+
+
+def read_log(location: str) -> list[dict[str, Any]]:
+    """Every entry of a prediction log folder (local, or gs:// copied down first), in the
+    order of its files."""
+    root = fetch_folder(location)
+    lines = []
+    for path in sorted(root.rglob("*.jsonl")):
+        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line)
+    return lines

@@ -84,6 +84,9 @@ class ModelMetadata(BaseModel):
     # The `unknown` answer: the novelty threshold chosen by training, and the figures it was
     # chosen from; absent for models without a novelty output.
     novelty: dict[str, Any] | None = None
+    # What its answers look like on held-out photos (label mix, confidence, unknown share):
+    # the reference `service.drift` compares the prediction log with.
+    reference: dict[str, Any] | None = None
 
     def served_precision(self, requested: str) -> str:
         """`float` or `int8` for MODEL_PRECISION=`requested` (auto, float or int8)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from service.drift import reference_figures
 from service.runtime import NOVELTY, PROBABILITIES, load_predictor
 from training.calibration import fit_temperature
 from training.corruptions import SUITE, evaluate_suites, format_suite, under_every_condition
@@ -183,8 +184,25 @@ def train_and_export(
         "unknown_kept_correct": unknown["kept_correct"],
         "non_mug_validation_unknown": unknown["non_mug_unknown"],
     }
+    held_out_outputs = served.output_batches(held_out.images)
+    reference = reference_figures(
+        class_names,
+        [
+            "unknown" if score > novelty["threshold"] else class_names[int(top)]
+            for top, score in zip(
+                held_out_outputs[PROBABILITIES].argmax(1), held_out_outputs[NOVELTY], strict=True
+            )
+        ],
+        held_out_outputs[PROBABILITIES].max(1).tolist(),
+    )
+    reference["fitted_on"] = f"the {len(held_out)} held-out photos, as taken"
     metadata = metadata.model_copy(
-        update={"metrics": summary, "quantization": quantization, "novelty": novelty}
+        update={
+            "metrics": summary,
+            "quantization": quantization,
+            "novelty": novelty,
+            "reference": reference,
+        }
     )
     metadata.write(export_dir)
     report["model_version"] = metadata.model_version
