@@ -58,6 +58,20 @@ SETUPS: dict[str, dict[str, Any]] = {
     "2-workers": {"model_runtime": "litert", "model_precision": "auto", "workers": 2},
     "int8-2-workers": {"model_runtime": "litert", "model_precision": "int8", "workers": 2},
     "tensorflow": {"model_runtime": "tensorflow", "model_precision": "float"},
+    # The prediction log's cost: the default service, without and with a sampled log.
+    "auto": {"model_runtime": "litert", "model_precision": "auto"},
+    "log-0.1": {
+        "model_runtime": "litert",
+        "model_precision": "auto",
+        "prediction_log": str(Path(tempfile.gettempdir(), "bench-prediction-log")),
+        "prediction_log_sample": 0.1,
+    },
+    "log-1": {
+        "model_runtime": "litert",
+        "model_precision": "auto",
+        "prediction_log": str(Path(tempfile.gettempdir(), "bench-prediction-log")),
+        "prediction_log_sample": 1.0,
+    },
 }
 DEFAULT_SETUPS = ("baseline", "float", "int8", "2-workers")
 OVERLOAD_CONNECTIONS = 1500
