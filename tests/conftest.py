@@ -28,6 +28,28 @@ MUG_LABELS = ("white", "black", "blue", "transparent")
 MUG_SIZE = 64
 
 
+# What a test needs, read from the fixtures it uses (directly or through others), so the
+# markers cannot drift from the tests: `pytest -m "not slow"` is the fast tier, which needs
+# neither the photos, Chromium, the storage emulator, a training run nor a server process.
+NEEDS = {
+    "photos": {"data_dir"},
+    "browser": {"browser"},
+    "gcs": {"gcs"},
+    "training": {"two_class_model", "seven_class_training", "one_epoch_model"},
+    "slow": {"live_url", "open_url", "keyed_url"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        needs = [marker for marker, names in NEEDS.items() if fixtures & names]
+        for marker in needs:
+            item.add_marker(marker)
+        if needs or item.get_closest_marker("training"):
+            item.add_marker("slow")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real photos: $MUGS_DATA_DIR, else data/. Missing photos fail, never skip."""

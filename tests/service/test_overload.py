@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from service.backoff import LONGEST_S
 from tests.conftest import running_service
 
+pytestmark = pytest.mark.slow
+
 
 async def _burst(url: str, photos: list[bytes], requests: int) -> list[httpx2.Response]:
     files = [("images", photo) for photo in photos]

@@ -11,11 +11,14 @@ import threading
 from pathlib import Path
 
 import httpx2
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import running_service
+
+pytestmark = pytest.mark.slow
 
 
 def logged(root: Path) -> list[dict]:

@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests.conftest import running_service
+
+pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 50
 DRAIN_S = 2.0  # the default SHUTDOWN_DRAIN_S

@@ -9,10 +9,13 @@ import socket
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from service.bench import free_port
 from service.runtime import TFLITE_FILE, TFLITE_INT8_FILE
 from tests.conftest import start_service
+
+pytestmark = pytest.mark.slow
 
 
 def test_serves_predictions_on_the_port_it_is_given(live_url: str, test_photos) -> None:

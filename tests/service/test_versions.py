@@ -26,6 +26,8 @@ from service.storage import upload_folder
 from tests.conftest import MUG_LABELS, running_service
 from training.publish import next_version, next_version_folder
 
+pytestmark = pytest.mark.slow
+
 POLL = {"MODEL_POLL_S": "0.3"}
 
 

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests.conftest import running_service
+
+pytestmark = pytest.mark.slow
 
 
 def worker_pids(pid: int) -> list[int]:

@@ -210,6 +210,7 @@ def test_a_folder_is_read_against_a_models_labels(tiny_data_dir: Path, tmp_path:
         load_folder(tiny_data_dir / "test", ("white", "black"), MUG_SIZE)
 
 
+@pytest.mark.slow  # a training step / a training process
 def test_the_command_stops_with_one_line(tmp_path: Path) -> None:
     """What a user sees: `error: <path>: <why>` and nothing else, exit status 2."""
     root = class_tree(tmp_path / "d", {"only": 4})

@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
 from service.runtime import ModelMetadata
 from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.training
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

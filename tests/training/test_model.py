@@ -4,6 +4,7 @@ feature-statistics jitter inside them moves each channel's statistics in trainin
 
 import keras
 import numpy as np
+import pytest
 
 from training.model import MEMBERS, RandomFeatureStatistics, build_members, ensemble
 from training.train import EachMember, with_augmentation
@@ -36,6 +37,7 @@ def test_the_answer_is_the_members_mean() -> None:
     np.testing.assert_allclose(mean, each.mean(axis=1), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a training step / a training process
 def test_the_augmentation_runs_in_training_only_and_trains_the_members() -> None:
     members = build_members(4, 64)
     fitted = with_augmentation(members, seed=1)

@@ -23,6 +23,8 @@ from service.runtime import ModelMetadata
 from tests.conftest import subprocess_env
 from tests.datasets import SEVEN_CLASSES, TWO_CLASSES
 
+pytestmark = pytest.mark.training
+
 SETUPS = [("litert", "float"), ("litert", "int8"), ("tensorflow", "float")]
 
 

@@ -23,6 +23,8 @@ from training.export import export_model
 from training.model import build_members, ensemble, serving_model
 from training.train import TrainConfig, predict_outputs, train
 
+pytestmark = pytest.mark.training
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
