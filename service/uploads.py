@@ -45,8 +45,13 @@ async def parse_json(request: Request, schema: type[SchemaT]) -> SchemaT:
         raise UnsupportedMediaTypeError(
             f"send application/json, not {media_type(request) or 'no content type'}"
         )
+    return validate_json(await request.body(), schema)
+
+
+def validate_json(body: bytes, schema: type[SchemaT]) -> SchemaT:
+    """`body` as `schema`; malformed JSON or a wrong shape is a 422 naming the field."""
     try:
-        return schema.model_validate_json(await request.body())
+        return schema.model_validate_json(body)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
         if first["type"] == "json_invalid":

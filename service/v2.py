@@ -16,11 +16,11 @@ import struct
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from service.errors import MalformedBodyError, RequestError, field_path
+from service.errors import MalformedBodyError, RequestError
 from service.model import Classification
-from service.uploads import Upload, decode_base64
+from service.uploads import Upload, decode_base64, validate_json
 
 INPUT = "images"
 HEADER_LENGTH = "inference-header-content-length"
@@ -92,14 +92,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
         if not 0 < length <= len(body):
             raise MalformedBodyError("Inference-Header-Content-Length is past the body's end")
         header, binary = body[:length], body[length:]
-    try:
-        return InferenceRequest.model_validate_json(header), binary
-    except ValidationError as error:
-        first = error.errors(include_url=False, include_input=False)[0]
-        if first["type"] == "json_invalid":
-            raise RequestError(f"body is not valid JSON ({first['msg']})", "body") from error
-        field = field_path(tuple(first["loc"])) or "body"
-        raise RequestError(f"{field}: {first['msg']}", field) from error
+    return validate_json(header, InferenceRequest), binary
 
 
 def request_images(request: InferenceRequest, binary: bytes, max_images: int) -> list[Upload]:
