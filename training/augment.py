@@ -242,30 +242,26 @@ def blur_matrix(size: int, sigma, radius: int):
 
 
 def build_augmenter(seed: int) -> keras.Sequential:
-    """Random, per-image transforms of float [N, 64, 64, 3] batches in 0..255."""
+    """Random, per-image transforms of float [N, size, size, 3] batches in 0..255."""
     return keras.Sequential(
         [
             # Mostly zoom out, up to 1.8x the field of view: the mugs in the test photos span
-            # about a third of the frame, in the train photos about half. Filled by reflection
-            # (until 2026-11-30) the frame showed mirrored copies of the mug, and the model
-            # learned that one small dark mug is the blue one: held-out black mugs at twice
-            # the distance with the table extended were 12% right (the suite's `farther`
-            # condition), mirrored 100%.
+            # about a third of the frame, in the train photos about half. Filled from the
+            # edges, not by reflection: a reflected frame shows mirrored copies of the mug,
+            # and the model learned that one small dark mug is the blue one
+            # (training/EXPERIMENTS.md).
             RandomFraming(shift=0.12, zoom=(0.85, 1.8), degrees=25.0, seed=seed),
             RandomExposure((0.4, 1.7), seed=seed + 9),
             keras.layers.RandomBrightness(0.35, value_range=(0, 255), seed=seed + 3),
             keras.layers.RandomContrast(0.6, value_range=(0, 255), seed=seed + 4),
-            # A quarter of the images flatter still, towards the mean grey as Pillow does:
-            # the worst of the issue's twenty conditions >= 93% on six seeds of six over two
-            # machines (one of six without), low contrast x0.5 3-7 points up on five
-            # (training/EXPERIMENTS.md).
+            # A quarter of the images flatter still, towards the mean grey as Pillow does: the
+            # suite's low contrast and flat light (training/EXPERIMENTS.md).
             RandomGreyContrast(0.25, (0.4, 1.0), seed=seed + 12),
             # Saturation x0.25..x1.5 and hue +-0.05 of the wheel, and 5% greyscale copies. A
             # black mug is barely less colourful than the blue one in train/ (the saturation
-            # of its darkest pixels: median 0.09 against 0.15); with saturation up to x4 and
-            # 15% greyscale (until 2026-12-02), colour did not tell them apart, and the network
-            # read test black mugs as blue and blue ones as black. Without greyscale at all,
-            # over-exposed white mugs were read as the glass (training/EXPERIMENTS.md).
+            # of its darkest pixels: median 0.09 against 0.15), so stronger saturation changes
+            # or more greyscale hide what tells them apart; without greyscale at all,
+            # over-exposed white mugs read as the glass (training/EXPERIMENTS.md).
             RandomHueSaturation((0.25, 1.5), hue=0.05, seed=seed + 5),
             keras.layers.RandomGrayscale(0.05, seed=seed + 7),
             RandomBlur(0.35, (0.3, 2.5), seed=seed + 10),

@@ -3,10 +3,10 @@
 Fitted on photos held out from training (never on test/): the held-out photos as they are
 and under every condition of the photo suite (`training.corruptions.under_every_condition`),
 so the fit also sees photos in the light, blur and noise uploads come in, some of which the
-model gets wrong. (Until 2026-12-01, augmented training copies of them instead: those stack
-zoom, exposure, blur and noise at once, and the fitted temperature came out flatter than the
-test photos, on another table, needed; see training/EXPERIMENTS.md.) The temperature divides
-the logits inside the exported graph (`training.model.serving_model`).
+model gets wrong. Not on augmented training copies: those stack zoom, exposure, blur and
+noise at once, and the temperature fitted on them came out flatter than photos on another
+table need (training/EXPERIMENTS.md). The temperature divides the logits inside the exported
+graph (`training.model.serving_model`).
 """
 
 from __future__ import annotations
