@@ -92,7 +92,8 @@ def format_unknown(figures: dict[str, Any]) -> str:
         f"{name} {share:.1%}" for name, share in figures["non_mug_unknown_by_source"].items()
     )
     return (
-        f"unknown threshold {figures['threshold']:.3f}: mug photos kept {figures['kept']:.2%} "
-        f"({figures['kept_correct']:.2%} kept with the right label); non-mug validation images "
+        f"unknown threshold {figures['threshold']:.3f}: photos kept {figures['kept']:.2%} "
+        f"({figures['kept_correct']:.2%} kept with the right label); validation images of none "
+        "of the classes "
         f"answered unknown {figures['non_mug_unknown']:.2%} ({sources})"
     )
