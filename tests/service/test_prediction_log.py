@@ -208,3 +208,30 @@ def test_drift_histograms_are_on_metrics(client: TestClient, test_photos) -> Non
     text = client.get("/metrics").text
     for name in ("classifier_top_probability_count", "classifier_novelty_score_count"):
         assert metric(text, name) == metric(before, name) + 1
+
+
+def test_the_log_and_its_readers_work_on_cloud_storage(
+    gcs: str, model_dir: Path, test_photos
+) -> None:
+    """Written to a bucket on the emulator, read back by the drift and feedback commands'
+    reader."""
+    from google.cloud import storage
+
+    from service.predlog import read_log
+
+    storage.Client().create_bucket("prediction-logs")
+    photo = test_photos[0][0].read_bytes()
+    settings = log_settings(model_dir, "gs://prediction-logs/mugs", 1.0)
+    with TestClient(create_app(settings)) as client:
+        ids = [
+            client.post("/predict", files={"image": photo}).headers["x-request-id"]
+            for _ in range(5)
+        ]
+        client.post("/feedback", files={"image": photo}, data={"label": "black"})
+    lines = read_log("gs://prediction-logs/mugs")
+    assert sorted(line["request_id"] for line in lines if line["kind"] == "prediction") == sorted(
+        ids
+    )
+    assert [line["label"] for line in lines if line["kind"] == "feedback"] == ["black"]
+    names = {blob.name for blob in storage.Client().list_blobs("prediction-logs")}
+    assert all(f"mugs/{line['image']}" in names for line in lines)
