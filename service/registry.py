@@ -73,6 +73,7 @@ class ModelRegistry:
         self._loaded: dict[str, ImageClassifier] = {}  # loaded, not yet started
         self._served: dict[str, ServedVersion] = {}
         self._releasing: set[ServedVersion] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.refused: dict[str, str] = {}  # version -> why it is not served
         self._poller: asyncio.Task[None] | None = None
         self._name: str | None = settings.model_name
@@ -184,6 +185,7 @@ class ModelRegistry:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        await asyncio.gather(*self._tasks)  # releases under way finish first
         for served in list(self._served.values()):
             await self._release(served)
         self._served.clear()
@@ -246,9 +248,7 @@ class ModelRegistry:
         finally:
             served.users -= 1
             self.metrics.version_latency.labels(served.id).observe(time.perf_counter() - started)
-            if served.retired and served.users == 0 and served not in self._releasing:
-                self._releasing.add(served)
-                asyncio.get_running_loop().create_task(self._release(served))
+            self._release_when_free(served)
 
     async def _serve(self, model: ImageClassifier) -> ServedVersion:
         metrics, version = self.metrics, model.version
@@ -269,9 +269,15 @@ class ModelRegistry:
         """No new request gets `served`; released once the ones holding it are answered."""
         served.retired = True
         self._served.pop(served.id, None)
-        if served.users == 0:
+        self._release_when_free(served)
+
+    def _release_when_free(self, served: ServedVersion) -> None:
+        """Release a retired version once no request holds it (once)."""
+        if served.retired and served.users == 0 and served not in self._releasing:
             self._releasing.add(served)
-            asyncio.get_running_loop().create_task(self._release(served))
+            task = asyncio.get_running_loop().create_task(self._release(served))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
 
     async def _release(self, served: ServedVersion) -> None:
         await served.pipeline.stop()  # answers everything queued on it first

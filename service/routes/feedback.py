@@ -7,7 +7,7 @@ prediction log (PREDICTION_LOG) whether or not that answer was sampled, for
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -26,9 +26,17 @@ NONE_OF_THEM = "none"
 router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)])
 
 
-class FeedbackUnavailableError(RequestError):
+class FeedbackOffError(RequestError):
+    """No prediction log: this service keeps no corrections (a setting, not a passing state)."""
+
+    status_code = 404
+    code = "feedback_off"
+
+
+class LogFullError(RequestError):
     status_code = 503
-    code = "feedback_unavailable"
+    code = "log_full"
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
 class FeedbackJSON(BaseModel):
@@ -52,7 +60,11 @@ class FeedbackAccepted(BaseModel):
     "/feedback",
     status_code=202,
     response_model=FeedbackAccepted,
-    responses={**ERROR_RESPONSES, 503: {"description": "no prediction log, or it is full"}},
+    responses={
+        **ERROR_RESPONSES,
+        404: {"description": "no prediction log: corrections are not kept"},
+        503: {"description": "the prediction log is full for now"},
+    },
     summary="Correct an answer: what the photo really shows",
     openapi_extra={
         "requestBody": {
@@ -77,7 +89,7 @@ class FeedbackAccepted(BaseModel):
 async def feedback(request: Request, registry: RegistryDep) -> JSONResponse:
     prediction_log = registry.prediction_log
     if prediction_log is None:
-        raise FeedbackUnavailableError("corrections are not kept: PREDICTION_LOG is not set")
+        raise FeedbackOffError("corrections are not kept here: PREDICTION_LOG is not set")
     served = registry.default
     data, label, corrects = await _read(request)
     labels = (*served.model.labels, NONE_OF_THEM)
@@ -98,7 +110,7 @@ async def feedback(request: Request, registry: RegistryDep) -> JSONResponse:
         "corrects": corrects,
     }
     if not prediction_log.offer(record, data):
-        raise FeedbackUnavailableError("the prediction log is full; retry in a few seconds")
+        raise LogFullError("the prediction log is full; retry in a few seconds")
     body = FeedbackAccepted(request_id=context.request_id, label=label)
     return JSONResponse(body.model_dump(), status_code=202)
 

@@ -198,7 +198,7 @@ def test_feedback_is_kept_whether_or_not_the_answer_was_sampled(
 def test_feedback_without_a_log_is_refused(client: TestClient, test_photos) -> None:
     photo = test_photos[0][0].read_bytes()
     response = client.post("/feedback", files={"image": photo}, data={"label": "blue"})
-    assert response.status_code == 503 and response.json()["error"] == "feedback_unavailable"
+    assert response.status_code == 404 and response.json()["error"] == "feedback_off"
     assert client.get("/health").json()["feedback"] is False
 
 

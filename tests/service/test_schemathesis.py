@@ -16,6 +16,7 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("POST", "/predict"),
     ("POST", "/explain"),
+    ("POST", "/feedback"),
     ("POST", "/v1/models/{model_name}:predict"),
     ("POST", "/v1/models/{model_name}/versions/{version}:predict"),
     ("POST", "/v1/models/{model_name}/labels/{label}:predict"),
