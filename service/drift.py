@@ -17,7 +17,6 @@ import math
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from service.config import Settings
 from service.predlog import read_log
 from service.runtime import ModelLoadError, ModelMetadata
-from service.storage import StorageError, fetch_folder, is_remote
+from service.storage import StorageError, fetch_folder
 
 CONFIDENCE_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 WATCH, DRIFTED = 0.1, 0.25
@@ -134,8 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     location = args.model_dir or Settings().model_location
     try:
-        model_dir = fetch_folder(location) if is_remote(location) else location
-        metadata = ModelMetadata.read(Path(model_dir))
+        metadata = ModelMetadata.read(fetch_folder(location))
         if metadata.reference is None:
             raise ModelLoadError(
                 f"{location}: the model has no reference figures (trained before drift "

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from service.model import UNKNOWN, ImageClassifier
+from service.schemas import EXAMPLE_HEATMAP
 
 # Illustrative logits: a clear answer for one class, and a photo the model cannot place.
 _CLEAR_LEAD = 9.0
@@ -52,7 +53,6 @@ def add_model_examples(schema: dict[str, Any], model: ImageClassifier) -> dict[s
     """`schema` (FastAPI's OpenAPI document) with the model's examples in its components."""
     components = schema.get("components", {}).get("schemas", {})
     predictions = prediction_examples(model)
-    heatmap = [[0.0] * 8, [0.0, 0.1, 0.4, 0.6, 0.6, 0.4, 0.1, 0.0]] + [[0.0] * 8] * 6
     clear = predictions[0]
     tf_serving = {
         "classes": clear["index"],
@@ -62,7 +62,7 @@ def add_model_examples(schema: dict[str, Any], model: ImageClassifier) -> dict[s
     examples = {
         "Prediction": predictions,
         "BatchPrediction": [{"predictions": predictions}],
-        "Explanation": [clear | {"heatmap": heatmap}],
+        "Explanation": [clear | {"heatmap": EXAMPLE_HEATMAP}],
         "TFServingPrediction": [tf_serving],
         "TFServingResponse": [{"predictions": [tf_serving], "model_version": model.version}],
         "HealthResponse": [

@@ -60,19 +60,27 @@ def validate_json(body: bytes, schema: type[SchemaT]) -> SchemaT:
         raise RequestError(f"{field}: {first['msg']}", field) from error
 
 
-async def read_multipart(request: Request, max_images: int) -> tuple[list[Upload], bool]:
-    """Files under `image` (exactly one) or `images` (one or more). Returns the uploads and
-    whether the single-image form was used."""
+async def read_form(
+    request: Request, max_files: int, max_fields: int, files_field: str
+) -> FormData:
+    """The multipart body; more than `max_files` files is a 422 on `files_field`, anything
+    unparsable a 400. The caller closes the form."""
     try:
-        form = await request.form(max_files=max_images, max_fields=max_images + 8)
+        return await request.form(max_files=max_files, max_fields=max_fields)
     except HTTPException as error:  # starlette's answer to a multipart it cannot parse
         if "Too many files" in str(error.detail):
             raise RequestError(
-                f"images: at most {max_images} files per request", "images"
+                f"{files_field}: at most {max_files} files per request", files_field
             ) from error
         raise MalformedBodyError(f"malformed multipart body ({error.detail})", "body") from error
     except ValueError as error:  # python-multipart's own parse errors
         raise MalformedBodyError(f"malformed multipart body ({error})", "body") from error
+
+
+async def read_multipart(request: Request, max_images: int) -> tuple[list[Upload], bool]:
+    """Files under `image` (exactly one) or `images` (one or more). Returns the uploads and
+    whether the single-image form was used."""
+    form = await read_form(request, max_images, max_images + 8, "images")
     try:
         return await _form_uploads(form, max_images)
     finally:

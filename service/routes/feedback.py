@@ -13,14 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 
 from service.deps import RegistryDep, log_context
-from service.errors import BadImageError, MalformedBodyError, RequestError
+from service.errors import BadImageError, RequestError
 from service.imaging import ImageError
 from service.schemas import ERROR_RESPONSES, EXAMPLE_B64
 from service.security import require_api_key
-from service.uploads import decode_base64, media_type, parse_json
+from service.uploads import decode_base64, media_type, parse_json, read_form
 
 NONE_OF_THEM = "none"
 router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)])
@@ -118,10 +117,7 @@ async def feedback(request: Request, registry: RegistryDep) -> JSONResponse:
 async def _read(request: Request) -> tuple[bytes, str, str | None]:
     """(photo bytes, label, request_id corrected) from a multipart or JSON body."""
     if media_type(request) == "multipart/form-data":
-        try:
-            form = await request.form(max_files=1, max_fields=8)
-        except (HTTPException, ValueError) as error:  # starlette's, python-multipart's
-            raise MalformedBodyError(f"malformed multipart body ({error})", "body") from error
+        form = await read_form(request, 1, 8, "image")
         try:
             image, label = form.get("image"), form.get("label")
             if not isinstance(image, UploadFile):
