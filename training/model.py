@@ -18,7 +18,11 @@ MEMBERS = 3
 
 
 def build_members(
-    classes: int, image_size: int, members: int = MEMBERS, seed: int | None = None
+    classes: int,
+    image_size: int,
+    members: int = MEMBERS,
+    seed: int | None = None,
+    white_balance: bool = True,
 ) -> keras.Model:
     """Inputs: float [N, size, size, 3] in 0..255. Outputs: every member's logits
     [N, members, classes].
@@ -28,10 +32,12 @@ def build_members(
     err apart and their mean (`ensemble`) averages some of it away, as an ensemble of
     separately trained models would. Each, of half the width, costs a quarter of the
     arithmetic of the one full-width network before them (training/EXPERIMENTS.md), so the
-    three cost three quarters."""
+    three cost three quarters. Without `white_balance` the photo's overall colour reaches the
+    members as taken: where the subject fills the frame, that colour is the subject's."""
     inputs = keras.Input((image_size, image_size, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    x = GreyWorldBalance()(x)
+    if white_balance:
+        x = GreyWorldBalance()(x)
     each = [_member(x, classes, member, seed) for member in range(members)]
     return keras.Model(inputs, Members()(each), name="members")
 

@@ -45,6 +45,9 @@ class TrainConfig:
     # (`training.novelty`): they show only the training table. training.full, whose
     # held-out photos show both tables, leaves it out.
     threshold_on_another_table: bool = True
+    # Grey-world white balance as the network's first layer (`training.model`). None: chosen
+    # from the data by the corner rule (`training.pipeline.recipe_for`).
+    white_balance: bool | None = None
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -67,7 +70,9 @@ def train(
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     classes = len(data.class_names)
-    members = build_members(classes, config.image_size, config.members, config.seed)
+    members = build_members(
+        classes, config.image_size, config.members, config.seed, config.white_balance is not False
+    )
     model = with_augmentation(members, config.seed)
     model.compile(
         optimizer=keras.optimizers.AdamW(
