@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         0.0, ge=0, description="longest a request waits in the batch queue for company"
     )
-    # Sized by measurement (`python -m service.bench`, 1,500 connections on 2 CPUs, clients
+    # Sized by measurement (`python -m tools.bench`, 1,500 connections on 2 CPUs, clients
     # that honour Retry-After): 150, 300 and 600 kept 0.74, 0.73 and 0.77 of the 64-client
     # rate answered 200, p99 1.1, 1.2 and 2.2 s; 1,000 queued for 6 to 7 s. 600 is about a
     # second of 32-image requests (577-770 images/s): with 300, eight clients sending 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.bench import free_port
 from service.config import Settings
 from service.runtime import DEFAULT_MODEL_DIR
 from training.dataset import default_data_dir
@@ -38,6 +38,13 @@ NEEDS = {
     "training": {"two_class_model", "seven_class_training", "one_epoch_model"},
     "slow": {"live_url", "open_url", "keyed_url"},
 }
+
+
+def free_port() -> int:
+    """A loopback port no one listens on now (the OS's choice), for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,7 +14,6 @@ import httpx2
 import pytest
 from google.cloud import storage as gcs_client
 
-from service.bench import free_port
 from service.runtime import ModelMetadata
 from service.storage import (
     StorageError,
@@ -23,7 +22,7 @@ from service.storage import (
     read_bytes,
     upload_folder,
 )
-from tests.conftest import running_service, start_service, subprocess_env
+from tests.conftest import free_port, running_service, start_service, subprocess_env
 
 BUCKET = "mugs-bucket"
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from service.bench import free_port
 from service.runtime import TFLITE_FILE, TFLITE_INT8_FILE
-from tests.conftest import start_service
+from tests.conftest import free_port, start_service
 
 pytestmark = pytest.mark.slow
 

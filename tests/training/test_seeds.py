@@ -1,10 +1,10 @@
-"""The results table of `training.seeds`: a row per seed from its metrics.json, the issue's
+"""The results table of `tools.seeds`: a row per seed from its metrics.json, the issue's
 twenty conditions apart from the suite's own additions, the mean and the worst seed."""
 
 from __future__ import annotations
 
+from tools.seeds import row, table
 from training.corruptions import BEYOND_THE_ISSUE, SEVERITIES, SUITE
-from training.seeds import row, table
 
 
 def _report(seed: int, accuracies: dict[str, float]) -> dict:

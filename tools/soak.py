@@ -1,4 +1,4 @@
-"""`python -m service.soak [--requests 10000] [--clients 64]`: a bounded soak test on loopback.
+"""`python -m tools.soak [--requests 10000] [--clients 64]`: a bounded soak test on loopback.
 
 Starts the service (or targets --url), then sends a fixed number of requests from many
 concurrent clients, mixing good single-image requests, good batch requests and bad uploads.
@@ -23,10 +23,10 @@ import httpx2
 import numpy as np
 from PIL import Image
 
-from service.bench import multipart, rss_mb, start_server
 from service.config import Settings
 from service.imaging import decode_image
 from service.runtime import DEFAULT_MODEL_DIR, load_predictor
+from tools.bench import multipart, rss_mb, start_server
 
 TOLERANCE = 1e-4
 

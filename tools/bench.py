@@ -1,4 +1,4 @@
-"""`python -m service.bench [--json] [--setup NAME ...] [--url URL]`: how fast the service is on
+"""`python -m tools.bench [--json] [--setup NAME ...] [--url URL]`: how fast the service is on
 this machine, against the ceiling the model and decoding set, for several setups side by side
 in one run (the machine's speed drifts by up to 2x from hour to hour: compare within a run).
 
