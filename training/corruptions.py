@@ -23,6 +23,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from service.imaging import decode_image
 from service.runtime import usable_cpus
+from training.report import expected_calibration_error
 
 DEFAULT_SEED = 0
 # The severities are set for a 64-pixel photo; blurs scale with the side of larger ones, so
@@ -181,8 +182,6 @@ def evaluate_suites(
 ) -> dict[str, dict[str, Any]]:
     """`evaluate_suite` for several models at once, on the same corrupted photos (made once:
     the phone upload's large JPEGs are most of the suite's cost)."""
-    from training.report import expected_calibration_error  # report imports matplotlib lazily
-
     conditions: dict[str, list[dict[str, Any]]] = {name: [] for name in predicts}
     for condition in SUITE:
         for severity in SEVERITIES:

@@ -1,22 +1,34 @@
-"""`python -m training.evaluate [--model-dir DIR] [--corruptions] [--json] FOLDER`: accuracy and
-calibration of any exported model (default: the bundled one) on any folder of class folders,
-with `--corruptions` under the photo-condition suite of `training.corruptions`; and for a
-model with a novelty score, its `unknown` answer: the share of FOLDER's photos kept with their
-label, and the share of the non-mug validation images (`training.non_mugs`) answered unknown."""
+"""`python -m training.evaluate [--model-dir DIR] [--corruptions] [--json] [--html FILE] FOLDER`:
+accuracy and calibration of any exported model (default: the bundled one) on any folder of
+class folders, with `--corruptions` under the photo-condition suite of `training.corruptions`;
+and for a model with a novelty score, its `unknown` answer: the share of FOLDER's photos kept
+with their label, and the share of the validation images of none of the classes
+(`training.non_mugs`) answered unknown. `--html` also writes the report page
+(`training.report_page`) for what was measured."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from service.runtime import DEFAULT_MODEL_DIR, PROBABILITIES, load_predictor
+import numpy as np
+
+from service.runtime import (
+    DEFAULT_MODEL_DIR,
+    NOVELTY,
+    PROBABILITIES,
+    Predictor,
+    load_predictor,
+)
 from training.cli import run_command
 from training.corruptions import DEFAULT_SEED, evaluate_suite, format_suite
-from training.dataset import load_folder
+from training.dataset import LabelledImages, load_folder
 from training.non_mugs import corners_are_background, validation_non_mugs
-from training.novelty import format_unknown, unknown_figures
-from training.report import classification_metrics, format_metrics
+from training.novelty import format_unknown, novelty_by_source, unknown_figures
+from training.report import CLASSIFICATION_KEYS, classification_metrics, format_metrics
+from training.report_page import Evidence, report_title, write_report_html
 
 
 def main() -> None:
@@ -35,6 +47,7 @@ def main() -> None:
         help="the LiteRT model to evaluate (default: what the service serves, as MODEL_PRECISION)",
     )
     parser.add_argument("--skip-bad-files", action="store_true")
+    parser.add_argument("--html", type=Path, help="also write the report page to this file")
     args = parser.parse_args()
     predictor = load_predictor(args.model_dir, precision=args.precision)
     class_names = predictor.metadata.class_names
@@ -46,18 +59,21 @@ def main() -> None:
     metrics["model_version"] = predictor.metadata.model_version
     metrics["precision"] = predictor.precision
     novelty = predictor.metadata.novelty
+    non_class_scores = None
     if novelty is not None:
+        corners = corners_are_background(data.images)
+        non_class_scores = novelty_by_source(
+            predictor, validation_non_mugs(data.images, seed=1, corners=corners)
+        )
         metrics["unknown"] = unknown_figures(
-            predictor,
-            novelty["threshold"],
-            outputs,
-            data.labels,
-            validation_non_mugs(data.images, seed=1, corners=corners_are_background(data.images)),
+            novelty["threshold"], outputs, data.labels, non_class_scores
         )
     if args.corruptions:
         metrics["corruptions"] = evaluate_suite(
             predictor.predict_batches, data.images, data.labels, args.corruption_seed
         )
+    if args.html:
+        write_html(args.html, args.folder, metrics, data, outputs, non_class_scores, predictor)
     if args.json:
         print(json.dumps(metrics))
         return
@@ -67,6 +83,37 @@ def main() -> None:
         print(format_unknown(metrics["unknown"]))
     if args.corruptions:
         print(f"\nunder the photo-condition suite:\n{format_suite(metrics['corruptions'])}")
+
+
+def write_html(
+    path: Path,
+    folder: Path,
+    metrics: dict[str, Any],
+    data: LabelledImages,
+    outputs: dict[str, np.ndarray],
+    non_class_scores: dict[str, np.ndarray] | None,
+    predictor: Predictor,
+) -> None:
+    """The report page of this evaluation, shaped as training's metrics.json."""
+    metadata, unknown = predictor.metadata, metrics.get("unknown")
+    report = {
+        "model_version": metadata.model_version,
+        "evaluated_on": f"{folder} ({predictor.precision} model)",
+        "eval_counts": data.class_counts(),
+        "evaluation": {key: metrics[key] for key in CLASSIFICATION_KEYS},
+        "unknown": unknown and unknown | {"non_mug_validation_unknown": unknown["non_mug_unknown"]},
+        "calibration": metadata.calibration,
+        "corruptions": metrics.get("corruptions"),
+    }
+    evidence = Evidence(
+        data.images,
+        data.labels,
+        outputs[PROBABILITIES],
+        outputs.get(NOVELTY),
+        None if non_class_scores is None else np.concatenate(list(non_class_scores.values())),
+    )
+    write_report_html(path, report, evidence, report_title(metadata))
+    print(f"report page written to {path}")
 
 
 if __name__ == "__main__":

@@ -61,29 +61,34 @@ def fit_threshold(held_out_scores: np.ndarray, fitted_on: str) -> dict[str, Any]
     }
 
 
+def novelty_by_source(
+    predictor: Predictor, images_by_source: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The predictor's novelty scores for images of none of the classes, by source."""
+    return {name: predictor.output_batches(x)[NOVELTY] for name, x in images_by_source.items()}
+
+
 def unknown_figures(
-    predictor: Predictor,
     threshold: float,
     outputs: dict[str, np.ndarray],
     labels: np.ndarray,
-    non_mugs: dict[str, np.ndarray],
+    non_class_scores: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    """On mug photos (`outputs`, the predictor's for them, and their `labels`): the share kept
-    (not unknown) and kept with the right label; on `non_mugs` (images by source): the share
-    `predictor` answers unknown, overall and by source."""
+    """On class photos (`outputs`, a predictor's for them, and their `labels`): the share kept
+    (not unknown) and kept with the right label; on images of none of the classes (their
+    `novelty_by_source`): the share answered unknown, overall and by source."""
     kept = outputs[NOVELTY] <= threshold
     right = outputs[PROBABILITIES].argmax(1) == labels
-    scores = {name: predictor.output_batches(images)[NOVELTY] for name, images in non_mugs.items()}
-    every = np.concatenate(list(scores.values()))
+    every = np.concatenate(list(non_class_scores.values()))
     return {
         "threshold": round(threshold, 4),
         "kept": round(float(kept.mean()), 4),
         "kept_correct": round(float((kept & right).mean()), 4),
         "non_mug_unknown": round(float((every > threshold).mean()), 4),
         "non_mug_unknown_by_source": {
-            name: round(float((s > threshold).mean()), 4) for name, s in scores.items()
+            name: round(float((s > threshold).mean()), 4) for name, s in non_class_scores.items()
         },
-        "non_mug_counts": {name: len(s) for name, s in scores.items()},
+        "non_mug_counts": {name: len(s) for name, s in non_class_scores.items()},
     }
 
 

@@ -28,8 +28,15 @@ from training.non_mugs import (
     training_non_mugs,
     validation_non_mugs,
 )
-from training.novelty import fit_threshold, format_unknown, on_another_table, unknown_figures
+from training.novelty import (
+    fit_threshold,
+    format_unknown,
+    novelty_by_source,
+    on_another_table,
+    unknown_figures,
+)
 from training.report import classification_metrics, format_metrics, write_report
+from training.report_page import REPORT_HTML, Evidence, report_title, write_report_html
 from training.train import TrainConfig, predict_outputs, train
 
 # The quantised model is served by default only this close to the float one.
@@ -58,7 +65,7 @@ def train_and_export(
     corners = corners_are_background(fit_data.images)
     config = recipe_for(config, corners)
     non_mugs = training_non_mugs(fit_data.images, config.seed, corners)
-    model = train(config, fit_data, None if eval_is_training_data else eval_data, non_mugs)
+    model, history = train(config, fit_data, None if eval_is_training_data else eval_data, non_mugs)
     wall_time = time.monotonic() - started
 
     # The held-out photos as taken and under every condition of the photo suite: what the
@@ -106,13 +113,10 @@ def train_and_export(
     probabilities = outputs[PROBABILITIES]
     evaluation = classification_metrics(eval_data.labels, probabilities, class_names)
     print(f"\nEvaluation on {evaluated_on}:\n{format_metrics(evaluation)}")
-    unknown = unknown_figures(
-        served,
-        novelty["threshold"],
-        outputs,
-        eval_data.labels,
-        validation_non_mugs(held_out.images, config.seed, corners),
+    non_class_scores = novelty_by_source(
+        served, validation_non_mugs(held_out.images, config.seed, corners)
     )
+    unknown = unknown_figures(novelty["threshold"], outputs, eval_data.labels, non_class_scores)
     print(format_unknown(unknown))
     novelty |= {
         "evaluated_on": evaluated_on,
@@ -162,6 +166,7 @@ def train_and_export(
         "evaluation": evaluation,
         "corruptions": robustness,
         "quantization": quantization,
+        "history": history,
         "unknown": novelty
         | {
             "by_source": unknown["non_mug_unknown_by_source"],
@@ -209,6 +214,14 @@ def train_and_export(
     metadata.write(export_dir)
     report["model_version"] = metadata.model_version
     write_report(export_dir, report)
+    evidence = Evidence(
+        eval_data.images,
+        eval_data.labels,
+        probabilities,
+        outputs[NOVELTY],
+        np.concatenate(list(non_class_scores.values())),
+    )
+    write_report_html(export_dir / REPORT_HTML, report, evidence, report_title(metadata))
     print(f"\nTrained in {wall_time:.0f}s; model {metadata.model_version} written to {export_dir}")
     return report
 

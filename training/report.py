@@ -1,4 +1,4 @@
-"""Metrics of a model on labelled photos, and the report files written next to a model."""
+"""Metrics of a model on labelled photos, and metrics.json, written next to a model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 
 METRICS_FILE = "metrics.json"
-CONFUSION_PNG = "confusion_matrix.png"
 ECE_BINS = 10
+# What `classification_metrics` returns: metrics.json's "evaluation".
+CLASSIFICATION_KEYS = (
+    "accuracy", "ece", "n", "errors", "per_class", "confusion_matrix", "class_names"
+)  # fmt: skip
 
 
 def classification_metrics(
@@ -58,42 +61,9 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray) ->
 
 
 def write_report(output_dir: Path, report: dict[str, Any]) -> None:
-    """metrics.json plus a PNG of the evaluation's confusion matrix, if there is one."""
+    """metrics.json: every figure of the training run (training.report_page shows them)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    evaluation = report.get("evaluation")
-    if evaluation:
-        title = f"{evaluation['n']} photos, accuracy {evaluation['accuracy']:.2%}"
-        save_confusion_png(
-            np.asarray(evaluation["confusion_matrix"]),
-            evaluation["class_names"],
-            output_dir / CONFUSION_PNG,
-            title,
-        )
-
-
-def save_confusion_png(matrix: np.ndarray, names: list[str], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    side = 4.5 + 0.25 * max(0, len(names) - 4)
-    figure, axes = plt.subplots(figsize=(side + 0.5, side), dpi=100)
-    axes.imshow(matrix, cmap="Blues")
-    ticks = range(len(names))
-    axes.set_xticks(ticks, names, rotation=90 if len(names) > 6 else 0)
-    axes.set_yticks(ticks, names)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title, fontsize=10)
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for (row, col), count in np.ndenumerate(matrix):
-        colour = "white" if count > threshold else "black"
-        axes.text(col, row, str(count), ha="center", va="center", color=colour)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -59,14 +60,22 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+class Trained(NamedTuple):
+    """The members' ensemble, and per epoch the fit's loss and accuracy (`val_` ones every
+    `val_every` epochs, on the evaluation photos when given)."""
+
+    model: keras.Model
+    history: dict[str, Any]
+
+
 def train(
     config: TrainConfig,
     data: LabelledImages,
     eval_data: LabelledImages | None = None,
     non_mugs: np.ndarray | None = None,
-) -> keras.Model:
+) -> Trained:
     """Train a fresh model on `data` (and `non_mugs`, uint8 images, when the config asks for
-    them); report accuracy on `eval_data` every few epochs. Returns the members' ensemble."""
+    them); report accuracy on `eval_data` every few epochs. Returns the ensemble and the curves."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     classes = len(data.class_names)
@@ -88,7 +97,7 @@ def train(
             "validation_data": _batches(eval_data, config.batch_size),
             "validation_freq": config.eval_every,
         }
-    model.fit(
+    fitted = model.fit(
         _training_batches(data, config, non_mugs if config.non_mugs_per_batch else None),
         epochs=config.epochs,
         shuffle=False,  # the input pipeline shuffles, with the seed
@@ -96,7 +105,8 @@ def train(
         callbacks=[TimeEstimate(config.epochs)],
         **validation,
     )
-    return ensemble(members)
+    history = {key: [round(float(v), 4) for v in values] for key, values in fitted.history.items()}
+    return Trained(ensemble(members), history | {"val_every": config.eval_every})
 
 
 class TimeEstimate(keras.callbacks.Callback):

@@ -265,3 +265,30 @@ def test_no_correction_is_offered_without_a_log(page: Page, open_url: str, test_
     page.set_input_files("#photo", black_mug(test_photos))
     expect(page.locator("#verdict strong")).to_have_text("black")
     expect(page.locator("#feedback")).to_be_hidden()
+
+
+def test_the_footer_leads_to_the_model_report_whose_figures_are_metrics_json(
+    page: Page, open_url: str, model_dir: Path
+) -> None:
+    report = json.loads((model_dir / "metrics.json").read_text())
+    evaluation = report["evaluation"]
+    page.goto(open_url)
+    page.get_by_role("link", name="report").click()
+    expect(page).to_have_url(f"{open_url}/model")
+    expect(page.get_by_role("heading", name="Per class")).to_be_visible()
+    assert float(page.locator("#accuracy").get_attribute("data-value")) == evaluation["accuracy"]
+    expect(page.locator("#accuracy")).to_have_text(f"{evaluation['accuracy']:.2%}")
+    expect(page.locator("#ece")).to_have_text(f"{evaluation['ece']:.4f}")
+    expect(page.locator("#threshold")).to_have_text(f"{report['unknown']['threshold']:.4f}")
+    expect(page.locator("#temperature")).to_have_text(f"{report['calibration']['temperature']:.4f}")
+    for name, row in evaluation["per_class"].items():
+        cells = page.locator(f'#per-class tr[data-class="{name}"] td')
+        expect(cells).to_have_text([f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                                    str(row["support"])])  # fmt: skip
+    counts = page.locator("#confusion td").all_inner_texts()
+    assert [int(c) for c in counts] == [c for row in evaluation["confusion_matrix"] for c in row]
+    conditions = page.locator("#conditions tbody tr")
+    expect(conditions).to_have_count(len(report["corruptions"]["conditions"]))
+    for chart in ("#reliability svg", "#threshold-curve svg"):
+        expect(page.locator(chart)).to_be_visible()
+    assert page.console_errors == []

@@ -16,11 +16,13 @@ import tensorflow as tf
 from service.runtime import DEFAULT_MODEL_DIR, ModelMetadata, load_predictor
 from tests.conftest import MUG_LABELS as CLASS_NAMES
 from tests.conftest import MUG_SIZE, subprocess_env
+from tests.report_figures import figures_of
 from training.calibration import softmax
 from training.corruptions import SUITE
 from training.dataset import load_folder, load_photos, plan_dataset
 from training.export import export_model
 from training.model import build_members, ensemble, serving_model
+from training.report_page import MAX_MISTAKES
 from training.train import TrainConfig, predict_outputs, train
 
 pytestmark = pytest.mark.training
@@ -50,7 +52,7 @@ def one_epoch_model(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert (one_epoch_model / "saved_model" / "saved_model.pb").is_file()
-    assert (one_epoch_model / "confusion_matrix.png").stat().st_size > 1000
+    assert (one_epoch_model / "report.html").stat().st_size > 1000
     metadata = ModelMetadata.read(one_epoch_model)
     assert metadata.class_names == list(CLASS_NAMES) and metadata.model_version.isdigit()
     report = json.loads((one_epoch_model / "metrics.json").read_text())
@@ -152,13 +154,19 @@ def test_every_runtime_computes_the_same_novelty_score(
     )
 
 
-def test_evaluate_reads_the_exported_model(one_epoch_model: Path, tiny_data_dir: Path) -> None:
+def test_evaluate_reads_the_exported_model(
+    one_epoch_model: Path, tiny_data_dir: Path, tmp_path: Path
+) -> None:
     result = run(
         "-m", "training.evaluate", "--model-dir", str(one_epoch_model), "--json",
         "--corruptions", "--precision", "float", str(tiny_data_dir / "test"),
+        "--html", str(tmp_path / "report.html"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    page = figures_of((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert page.values["accuracy"] == metrics["accuracy"]
+    assert page.confusion == metrics["confusion_matrix"] and page.external == []
     report = json.loads((one_epoch_model / "metrics.json").read_text())
     # The report's figures are the float model's (its int8 twin's are its parity check).
     assert metrics["n"] == 16 and metrics["precision"] == "float"
@@ -220,8 +228,8 @@ def test_same_seed_gives_the_same_model(tiny_data_dir: Path) -> None:
     plan = plan_dataset([("tiny", tiny_data_dir)], seed=1, split_off_test=False)
     data = load_photos(plan.train, plan.class_names, MUG_SIZE)
     config = TrainConfig(epochs=1, batch_size=8, seed=7)
-    first = predict_outputs(train(config, data), data.images)
-    second = predict_outputs(train(config, data), data.images)
+    first = predict_outputs(train(config, data).model, data.images)
+    second = predict_outputs(train(config, data).model, data.images)
     np.testing.assert_array_equal(first, second)
 
 
@@ -251,3 +259,28 @@ def test_bundled_model_reaches_99_percent_on_test(data_dir: Path) -> None:
     served = load_predictor(DEFAULT_MODEL_DIR)  # what the service serves, as MODEL_PRECISION=auto
     assert metrics["model_version"] == served.metadata.model_version
     assert metrics["precision"] == served.precision
+
+
+def test_training_writes_a_report_page_with_the_reports_figures(one_epoch_model: Path) -> None:
+    report = json.loads((one_epoch_model / "metrics.json").read_text())
+    figures = figures_of((one_epoch_model / "report.html").read_text(encoding="utf-8"))
+    evaluation, unknown = report["evaluation"], report["unknown"]
+    assert figures.values == {
+        "accuracy": evaluation["accuracy"],
+        "ece": evaluation["ece"],
+        "errors": evaluation["errors"],
+        "threshold": unknown["threshold"],
+        "kept-correct": unknown["kept_correct"],
+        "non-class-unknown": unknown["non_mug_validation_unknown"],
+        "temperature": report["calibration"]["temperature"],
+    }
+    assert figures.precision == {n: row["precision"] for n, row in evaluation["per_class"].items()}
+    assert figures.recall == {n: row["recall"] for n, row in evaluation["per_class"].items()}
+    assert figures.confusion == evaluation["confusion_matrix"]
+    assert figures.mistakes == min(evaluation["errors"], MAX_MISTAKES)
+    # The curves of the one epoch (loss and accuracy), the reliability diagonal, the
+    # threshold's trade-off curve with its chosen point; nothing fetched from elsewhere.
+    assert report["history"]["loss"] and report["history"]["accuracy"]
+    assert figures.polylines["curves"] >= 2 and figures.polylines["reliability"] == 1
+    assert figures.polylines["threshold-curve"] == 1 and figures.chosen_points == 1
+    assert figures.external == []
