@@ -1,4 +1,4 @@
-"""`python -m tools.seeds [--seeds 1 2 3] [--output DIR] [--reuse]`: the README's results
+"""`python -m tools.seeds [--seeds 1 2 3] [--output DIR] [--reuse]`: the results
 table. Runs `python -m training.task` once per seed (a process each, its log beside its
 model in DIR/seed-N/), then prints a Markdown table of the figures every run wrote to its
 metrics.json, with the mean and the worst seed, the machine and the package versions.
