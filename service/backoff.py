@@ -1,20 +1,16 @@
 """How long a client refused for overload should wait before it sends again: the value of
 every overload 503's Retry-After.
 
-A fixed second sends every refused client of a crowd back at once, to be refused again:
-with 1,500 connections honouring `Retry-After: 1`, the event loop spent about a quarter of
-its time refusing (about 1,400 refusals a second at 0.2 ms each), and only 0.66 of the
-64-client rate was answered 200. Instead, each refused client is told to wait its turn: the
-clients refused within the last advice (each of them waiting to come back) divided by the
-requests the service answered in the last second. When the crowd keeps to it, clients come
-back about as fast as they are answered, and few are refused twice.
+A fixed second would send every refused client of a crowd back at once, to be refused again.
+Instead, each refused client is told to wait its turn: the clients refused within the last
+advice (each of them waiting to come back) divided by the requests the service answered in
+the last second. When the crowd keeps to it, clients come back about as fast as they are
+answered, and few are refused twice.
 
 A client that does not wait (wrk, a retry loop) comes back at once, and its refusal is
-answered when its time is up, at most `hold_s` later (`EarlyReturns`). Refused at once, such
-clients kept the event loop refusing: with 1,500 connections sending again at once, only
-0.11 to 0.28 of the 64-client rate was answered 200 (a refusal costs about 0.16 ms of the
-event loop, and each connection was refused hundreds of times a second); with their
-refusals held up to 1.5 s, 0.74 to 0.78, p99 of all answers 1.7 to 1.8 s.
+answered when its time is up, at most `hold_s` later (`EarlyReturns`): refused at once, such
+clients would keep the event loop refusing instead of answering. What each choice measured:
+docs/performance.md, why the defaults.
 """
 
 from __future__ import annotations

@@ -95,41 +95,31 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, ge=1, description="largest width x height decoded (413 above)"
     )
-    # 32, not 64: as fast under load (the benchmark: 770-785 against 740-745 images/s at
-    # 64 clients) and LiteRT's buffers for a batch of 64 cost 25 MB more resident memory.
+    # As fast under load as 64, for less memory (docs/performance.md, why the defaults).
     batch_max_size: int = Field(
         32, ge=1, description="images per model call before the batch queue flushes"
     )
     batch_max_wait_ms: float = Field(
         0.0, ge=0, description="longest a request waits in the batch queue for company"
     )
-    # Sized by measurement (`python -m tools.bench`, 1,500 connections on 2 CPUs, clients
-    # that honour Retry-After): 150, 300 and 600 kept 0.74, 0.73 and 0.77 of the 64-client
-    # rate answered 200, p99 1.1, 1.2 and 2.2 s; 1,000 queued for 6 to 7 s. 600 is about a
-    # second of 32-image requests (577-770 images/s): with 300, eight clients sending 32
-    # images each right after other traffic were refused.
+    # About a second of 32-image requests: a burst of batches is let in, a crowd does not
+    # queue for longer (docs/performance.md, why the defaults).
     max_waiting_images: int = Field(
         600,
         ge=1,
         description="images (or requests, before their images are counted) admitted and not "
         "yet answered before new requests get 503 with Retry-After: under a second's work",
     )
-    # Sized by measurement (1,500 connections honouring Retry-After, one process): 64 is about
-    # where the service answers the most (the 64-client rate); letting in more only adds
-    # waiting. With a half-width model, whose event loop saturates first, 64 gave 0.85-0.86 of
-    # the 64-client rate answered 200 (p99 0.27-2.8 s), 96 and 128 p99 0.4-6.3 s; below 64 the
-    # 64-client load itself is refused. With the bundled model: p99 0.53 s, against 2.5-3.4 s
-    # with only MAX_WAITING_IMAGES.
+    # About where one event loop answers the most; letting in more only adds waiting
+    # (docs/performance.md, why the defaults).
     max_active_requests: int = Field(
         64,
         ge=1,
         description="HTTP requests let in and not yet answered before new ones get 503 with "
         "Retry-After: past what the event loop answers in well under a second",
     )
-    # Sized by measurement (1,500 connections sending again at once, one process): held up to
-    # 1 s, 0.69-0.74 of the 64-client rate answered 200, p99 of all answers 1.3-2.3 s; 1.5 s,
-    # 0.74-0.78 and 1.7-1.8 s; not held, 0.11-0.28 and 1.2 s. Its p99 is about this plus the
-    # event loop's delay, so longer would pass the 2 s an answer may take.
+    # A held refusal's latency is about this plus the event loop's delay: longer would pass
+    # the 2 s an answer may take (docs/performance.md, why the defaults).
     overload_hold_s: float = Field(
         1.5,
         ge=0,

@@ -7,7 +7,7 @@ load balancer stops sending, while everything else keeps being read and answered
 request whose bytes had reached the server becomes one the server is working on. Only then
 does uvicorn's graceful shutdown begin: stop accepting, finish in-flight requests (at most
 SHUTDOWN_TIMEOUT_S), exit. Without the drain, uvicorn closes connections whose request had
-arrived but not yet been read on a busy server (up to 19 of 50 lost, measured). uvicorn's own
+arrived but not yet been read on a busy server (docs/operations.md). uvicorn's own
 worker supervisor runs its plain Server in each worker, hence the small one here.
 """
 
