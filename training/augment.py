@@ -40,9 +40,8 @@ class RandomFraming(layers.Layer):
     is filled from its edges ("nearest"): one mug on a wider table.
 
     One affine transform per image instead of Keras' four layers (flip, translation, zoom,
-    rotation): they resampled the image four times, blurring it a little each time. With
-    `RandomHueSaturation`, the whole augmentation of a batch of 80 takes 0.55-0.68x the time
-    it took with Keras' layers (74 against 120 ms, six rounds taking turns in one process)."""
+    rotation): they resampled the image four times, blurring it a little each time, and took
+    longer (training/EXPERIMENTS.md)."""
 
     def __init__(
         self, shift: float, zoom: tuple[float, float], degrees: float, seed: int, **kwargs
@@ -109,8 +108,7 @@ class RandomGreyContrast(layers.Layer):
 class RandomHueSaturation(layers.Layer):
     """Colour shifts in one trip through HSV: saturation times a factor drawn log-uniformly
     from `saturation` (clipped to 1), hue turned by up to `hue` of the colour wheel either
-    way. Keras' RandomSaturation and RandomHue each convert to HSV and back (35 ms of a batch
-    of 80)."""
+    way. Keras' RandomSaturation and RandomHue would each convert to HSV and back."""
 
     def __init__(self, saturation: tuple[float, float], hue: float, seed: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -143,8 +141,8 @@ class RandomTableColour(layers.Layer):
     distance from that colour, with a width of a quarter of the table's level plus 12.
 
     Used for the unknown answer's threshold (`training.novelty`), not in training: as half
-    the training batches' augmentation, seeds 1 / 2 scored 93.2 / 97.6% on test/ (96.8 /
-    99.8% without), suite mean 88.1 / 92.2% (92.9 / 96.3%)."""
+    the training batches' augmentation, it cost accuracy on test/ and under the photo suite
+    (training/EXPERIMENTS.md)."""
 
     BORDER = 4
 
@@ -203,9 +201,9 @@ class RandomSensorNoise(layers.Layer):
 class RandomBlur(layers.Layer):
     """Gaussian blur on a share `rate` of the images, with one sigma per batch drawn from
     `sigmas` (pixels), with reflected borders. Separable, and each pass is one matrix product
-    (`blur_matrix`): Keras' RandomGaussianBlur (a 2-D kernel) cost more than every other
-    augmentation together, and a separable depthwise convolution still 70 of the 157 ms a
-    batch of 80 took; as products, 10 to 20 ms."""
+    (`blur_matrix`): a 2-D kernel (Keras' RandomGaussianBlur) cost more than every other
+    augmentation together, and a separable depthwise convolution several times the products
+    (training/EXPERIMENTS.md)."""
 
     RADIUS = 5  # taps either side: covers 2.5 sigma of the largest blur
 

@@ -1,4 +1,5 @@
-"""The network: grey-world white balance, then three small residual CNNs with batch norm and
+"""The network: grey-world white balance (where the data asks for it:
+`training.pipeline.recipe_for`), then three small residual CNNs with batch norm and
 a global-average-pooling head each, whose mean logits are the answer. The exported model
 divides those by a fitted temperature before the softmax (`serving_model`).
 
@@ -51,10 +52,8 @@ def ensemble(members: keras.Model) -> keras.Model:
 def _member(x, classes: int, member: int, seed: int | None):
     """A small residual CNN with batch norm and a global-average-pooling head: logits. In
     training, the statistics of the low-level features (after the stem and the first stage,
-    at 32x32) are jittered (`RandomFeatureStatistics`). (Also after the second and third
-    stages, the members fitted the training photos much slower: 44-57% after 3-5 epochs,
-    against 64-78%. Also after the second alone, three seeds came out a little worse on
-    test/: training/EXPERIMENTS.md.)"""
+    at 32x32) are jittered (`RandomFeatureStatistics`); jittered deeper too, the members
+    fitted slower and did no better on test/ (training/EXPERIMENTS.md)."""
     seeds = [None if seed is None else seed + 100 * member + place for place in range(2)]
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
     x = RandomFeatureStatistics(seeds[0])(x)
@@ -74,11 +73,9 @@ class RandomFeatureStatistics(layers.Layer):
     A feature map's mean and spread carry a photo's style, the table's colour and the light;
     jittered, the network learns to read the mug from the rest, for tables and light the
     training photos do not show. Inert outside training, so the exported graph has none.
-    The gradient flows through the statistics: held constant (as MixStyle does), a network
-    step took about 0.85x the time, but three seeds fell to 90.8-91.8% on test/
-    (training/EXPERIMENTS.md).
-    On every image (`rate` 1.0), three seeds scored lower on clean test/ photos (97.2-98.4%)
-    and answered fewer non-mug images unknown (training/EXPERIMENTS.md)."""
+    The gradient flows through the statistics: held constant (as MixStyle does), steps were
+    faster but test/ accuracy fell; applied to every image, clean accuracy and the share of
+    non-class images answered unknown fell (training/EXPERIMENTS.md)."""
 
     def __init__(self, seed: int | None, rate: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
