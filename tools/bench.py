@@ -3,7 +3,8 @@ this machine, against the ceiling the model and decoding set, for several setups
 in one run (the machine's speed drifts by up to 2x from hour to hour: compare within a run).
 
 The setups (SETUPS): `baseline` (float LiteRT, one process: the service before the quantised
-model; `--baseline-model` gives it that time's model too), `float`, `int8` (the quantised
+model; `--baseline-model` gives it that time's model too; with `--baseline-rev REV`, the
+service of git revision REV with the default settings, as `auto`), `float`, `int8` (the quantised
 model), `2-workers` (WORKERS=2, the precision `auto` picks), `int8-2-workers` and
 `tensorflow`. For each,
 in this process: the model alone (batch 64 of decoded images: the ceiling), decoding one
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -36,7 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,19 +197,23 @@ def post(url: str, body: bytes) -> int:
 
 
 def start_server(
-    model_dir: Path, runtime: str, single: bytes, **settings: Any
+    model_dir: Path, runtime: str, single: bytes, code: Path | None = None, **settings: Any
 ) -> tuple[subprocess.Popen, str, float]:
-    """Start `python -m service`; returns it, its URL and seconds to the first 200 /predict."""
+    """Start `python -m service` (from the checkout `code`, else this one); returns it, its
+    URL and seconds to the first 200 /predict."""
     port = free_port()
     env = dict(
         os.environ, HOST="127.0.0.1", PORT=str(port), MODEL_DIR=str(model_dir),
         MODEL_RUNTIME=runtime, LOG_LEVEL="warning",
         **{name.upper(): str(value) for name, value in settings.items()},
     )  # fmt: skip
+    if code is not None:  # its `service` package comes first on the path
+        env["PYTHONPATH"] = str(code)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "service"],
         env=env,
+        cwd=code,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -218,6 +224,21 @@ def start_server(
             raise SystemExit(f"error: the {runtime} service did not start")
         time.sleep(0.01)
     return process, url, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The repository's tree at `revision` in a temporary folder (`git archive`): its own
+    `service` package, run with this environment's dependencies."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-rev-") as folder:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", revision], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            raise SystemExit(f"error: git archive {revision}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+        yield Path(folder)
 
 
 def settle(url: str, single: bytes, seconds: float = 3.0) -> None:
@@ -368,12 +389,19 @@ def load_figures(
 
 
 def bench(
-    names: list[str], model_dirs: dict[str, Path], url: str | None, seconds: int, rounds: int
+    names: list[str],
+    setups: dict[str, dict[str, Any]],
+    model_dirs: dict[str, Path],
+    url: str | None,
+    seconds: int,
+    rounds: int,
+    code: dict[str, Path] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every figure for every setup: the in-process ones first, then every server started
-    (unless `url`) and loaded side by side, then each on its own."""
+    (unless `url`; a setup in `code` from that checkout) and loaded side by side, then each
+    on its own."""
     results = {
-        name: model_figures(Settings(model_dir=model_dirs[name], **SETUPS[name])) for name in names
+        name: model_figures(Settings(model_dir=model_dirs[name], **setups[name])) for name in names
     }
     jpeg = sample_jpeg()
     single = multipart("image", [jpeg])
@@ -384,10 +412,10 @@ def bench(
             if url is not None:
                 urls[name] = url
                 continue
-            setup = dict(SETUPS[name])
+            setup = dict(setups[name])
             runtime = setup.pop("model_runtime")
             processes[name], urls[name], cold_start = start_server(
-                model_dirs[name], runtime, single, **setup
+                model_dirs[name], runtime, single, (code or {}).get(name), **setup
             )
             results[name]["cold_start_s"] = round(cold_start, 2)
         with tempfile.TemporaryDirectory() as folder:
@@ -448,6 +476,11 @@ def main() -> None:
         help="the model folder the baseline setup serves (default: --model-dir); e.g. an "
         "earlier release's, to compare with the service as it was",
     )
+    parser.add_argument(
+        "--baseline-rev",
+        help="a git revision whose service the baseline setup runs (same model, same "
+        "settings), e.g. the commit before a change, to measure the change side by side",
+    )
     parser.add_argument("--url", help="benchmark a running service instead of starting one")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
@@ -463,7 +496,13 @@ def main() -> None:
     model_dirs = {name: args.model_dir for name in names}
     if args.baseline_model is not None:
         model_dirs["baseline"] = args.baseline_model
-    results = bench(names, model_dirs, args.url, args.seconds, args.rounds)
+    setups = dict(SETUPS)
+    with contextlib.ExitStack() as stack:
+        code = {}
+        if args.baseline_rev is not None:  # that revision's service with today's defaults
+            code["baseline"] = stack.enter_context(checkout(args.baseline_rev))
+            setups["baseline"] = SETUPS["auto"]
+        results = bench(names, setups, model_dirs, args.url, args.seconds, args.rounds, code)
     if "baseline" in results:  # the issue's measures: 64 clients' images/s, 1 client's p50
         base = results["baseline"]
         for result in results.values():
