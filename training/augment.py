@@ -267,3 +267,20 @@ def build_augmenter(seed: int) -> keras.Sequential:
         ],
         name="augment",
     )
+
+
+def build_photo_augmenter(seed: int) -> keras.Sequential:
+    """Milder transforms for photos the subject fills (the "full-frame" recipe): framing
+    mostly closer in, a little light and colour, now and then a soft focus or noise. Hue
+    barely moves: in such photos it is often what tells the classes apart."""
+    return keras.Sequential(
+        [
+            RandomFraming(shift=0.08, zoom=(0.7, 1.1), degrees=15.0, seed=seed),
+            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 3),
+            keras.layers.RandomContrast(0.3, value_range=(0, 255), seed=seed + 4),
+            RandomHueSaturation((0.7, 1.3), hue=0.02, seed=seed + 5),
+            RandomBlur(0.15, (0.3, 1.5), seed=seed + 10),
+            RandomSensorNoise(0.15, 12.0, seed=seed + 11),
+        ],
+        name="augment",
+    )

@@ -62,6 +62,12 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
         help=f"networks in the ensemble (default {defaults.members}; 1 is the cheapest)",
     )
     parser.add_argument(
+        "--recipe",
+        choices=["plain-ground", "full-frame"],
+        help="plain-ground: a small subject on a plain ground, as the mugs; full-frame: the "
+        "subject fills the photo (default: chosen from the photos' corners)",
+    )
+    parser.add_argument(
         "--rename",
         action="append",
         metavar="FOLDER_LABEL=LABEL",
@@ -104,6 +110,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         image_size=args.image_size,
         members=args.members,
+        recipe=args.recipe,
     )
 
 

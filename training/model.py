@@ -23,7 +23,7 @@ def build_members(
     image_size: int,
     members: int = MEMBERS,
     seed: int | None = None,
-    white_balance: bool = True,
+    plain_ground: bool = True,
 ) -> keras.Model:
     """Inputs: float [N, size, size, 3] in 0..255. Outputs: every member's logits
     [N, members, classes].
@@ -33,13 +33,15 @@ def build_members(
     err apart and their mean (`ensemble`) averages some of it away, as an ensemble of
     separately trained models would. Each, of half the width, costs a quarter of the
     arithmetic of the one full-width network before them (training/EXPERIMENTS.md), so the
-    three cost three quarters. Without `white_balance` the photo's overall colour reaches the
-    members as taken: where the subject fills the frame, that colour is the subject's."""
+    three cost three quarters. For a subject on a `plain_ground`, the photo's colour cast is
+    balanced away and the low-level features' statistics jittered in training, both for
+    another table and light; otherwise the colour reaches the members as taken (where the
+    subject fills the frame, it is the subject's) and the features as they are."""
     inputs = keras.Input((image_size, image_size, 3), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    if white_balance:
+    if plain_ground:
         x = GreyWorldBalance()(x)
-    each = [_member(x, classes, member, seed) for member in range(members)]
+    each = [_member(x, classes, member, seed, plain_ground) for member in range(members)]
     return keras.Model(inputs, Members()(each), name="members")
 
 
@@ -49,17 +51,18 @@ def ensemble(members: keras.Model) -> keras.Model:
     return keras.Model(members.input, logits, name="ensemble")
 
 
-def _member(x, classes: int, member: int, seed: int | None):
+def _member(x, classes: int, member: int, seed: int | None, jitter: bool = True):
     """A small residual CNN with batch norm and a global-average-pooling head: logits. In
     training, the statistics of the low-level features (after the stem and the first stage,
     at 32x32) are jittered (`RandomFeatureStatistics`); jittered deeper too, the members
     fitted slower and did no better on test/ (training/EXPERIMENTS.md)."""
     seeds = [None if seed is None else seed + 100 * member + place for place in range(2)]
     x = _conv_bn_relu(x, STAGE_CHANNELS[0], stride=2)  # 32x32
-    x = RandomFeatureStatistics(seeds[0])(x)
+    if jitter:
+        x = RandomFeatureStatistics(seeds[0])(x)
     for stage, channels in enumerate(STAGE_CHANNELS):
         x = _residual_block(x, channels, stride=1 if stage == 0 else 2)
-        if stage == 0:
+        if stage == 0 and jitter:
             x = RandomFeatureStatistics(seeds[1])(x)
     x = layers.GlobalAveragePooling2D(name=f"pooled_{member}")(x)
     x = layers.Dropout(0.3)(x)

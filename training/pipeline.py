@@ -227,13 +227,16 @@ def train_and_export(
 
 
 def recipe_for(config: TrainConfig, corners_are_background: bool) -> TrainConfig:
-    """The recipe the data chooses where the config leaves it open: grey-world white balance
-    only for a small subject on a plain ground. There it cancels a table's or a light's cast;
-    where the subject fills the frame, the cast is the subject's own colour (a yellow
-    dandelion, a red rose) and balancing it away hides what tells the classes apart."""
-    if config.white_balance is not None:
+    """The recipe the data chooses where the config leaves it open: "plain-ground" for a
+    small subject on a plain ground (the corners are background), "full-frame" otherwise.
+    The first is built for a table and light unlike the training photos': it balances the
+    colour cast away and trains through strong changes of framing, light and feature
+    statistics. Where the subject fills the frame, the cast is the subject's own colour (a
+    yellow dandelion, a red rose), and the detail those changes wash out is what tells the
+    classes apart."""
+    if config.recipe is not None:
         return config
-    return replace(config, white_balance=corners_are_background)
+    return replace(config, recipe="plain-ground" if corners_are_background else "full-frame")
 
 
 def held_out_accuracy(logits: np.ndarray, labels: np.ndarray, photos: int) -> dict[str, Any]:

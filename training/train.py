@@ -11,13 +11,13 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from training.augment import build_augmenter
+from training.augment import build_augmenter, build_photo_augmenter
 from training.dataset import LabelledImages
 from training.model import MEMBERS, build_members, ensemble
 
@@ -46,9 +46,11 @@ class TrainConfig:
     # (`training.novelty`): they show only the training table. training.full, whose
     # held-out photos show both tables, leaves it out.
     threshold_on_another_table: bool = True
-    # Grey-world white balance as the network's first layer (`training.model`). None: chosen
-    # from the data by the corner rule (`training.pipeline.recipe_for`).
-    white_balance: bool | None = None
+    # "plain-ground" (a small subject on a plain ground, as the mugs: grey-world white
+    # balance, augmentation for another table and light, feature-statistics jitter) or
+    # "full-frame" (the subject fills the photo: none of them, milder augmentation). None:
+    # chosen from the data by the corner rule (`training.pipeline.recipe_for`).
+    recipe: Literal["plain-ground", "full-frame"] | None = None
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -79,10 +81,11 @@ def train(
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     classes = len(data.class_names)
+    plain_ground = config.recipe != "full-frame"
     members = build_members(
-        classes, config.image_size, config.members, config.seed, config.white_balance is not False
+        classes, config.image_size, config.members, config.seed, plain_ground=plain_ground
     )
-    model = with_augmentation(members, config.seed)
+    model = with_augmentation(members, config.seed, plain_ground)
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=_schedule(config, steps_per_epoch),
@@ -157,14 +160,15 @@ def _schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.sch
     )
 
 
-def with_augmentation(members: keras.Model, seed: int) -> keras.Model:
+def with_augmentation(members: keras.Model, seed: int, plain_ground: bool = True) -> keras.Model:
     """What is fitted: the augmenter, then the members. The random transforms run in the
     training step, on the thread pool the network's own ops use, and are inert outside
     training (validation, and `members` is what is exported). In a tf.data map instead, they
     ran on a thread of their own that took one of the two cores from the network's split
     kernels: a step took 1.2x as long, side by side in one process (training/EXPERIMENTS.md)."""
     images = keras.Input(members.input.shape[1:], name="images")
-    return keras.Model(images, members(build_augmenter(seed)(images)), name="training")
+    augmenter = build_augmenter(seed) if plain_ground else build_photo_augmenter(seed)
+    return keras.Model(images, members(augmenter(images)), name="training")
 
 
 def _one_hot(data: LabelledImages) -> np.ndarray:

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from training.model import MEMBERS, RandomFeatureStatistics, build_members, ensemble
-from training.train import EachMember, with_augmentation
+from training.non_mugs import corners_are_background
+from training.pipeline import recipe_for
+from training.train import EachMember, TrainConfig, with_augmentation
 
 
 def test_each_member_is_scored_on_its_own() -> None:
@@ -66,3 +68,35 @@ def test_feature_statistics_move_per_channel_and_keep_the_pattern() -> None:
             assert abs(np.corrcoef(a, b)[0, 1]) > 0.999
     none = RandomFeatureStatistics(seed=1, rate=0.0)(features, training=True)
     np.testing.assert_array_equal(none, features)
+
+
+def layer_types(model: keras.Model) -> set[str]:
+    found = set()
+    for layer in model.layers:
+        found.add(type(layer).__name__)
+        if isinstance(layer, keras.Model):
+            found |= layer_types(layer)
+    return found
+
+
+def test_the_photos_choose_the_recipe() -> None:
+    """The corner rule: a dark subject on a plain ground is "plain-ground" (white balance,
+    feature jitter, the table-and-light augmentation); texture to the edges is "full-frame"
+    (none of them). A recipe given in the config is kept."""
+    rng = np.random.default_rng(0)
+    plain = np.full((8, 48, 48, 3), 150, np.uint8)
+    plain[:, 16:32, 16:32] = rng.integers(0, 255, (8, 16, 16, 3))
+    filled = rng.integers(0, 255, (8, 48, 48, 3)).astype(np.uint8)
+    config = TrainConfig()
+    assert recipe_for(config, corners_are_background(plain)).recipe == "plain-ground"
+    assert recipe_for(config, corners_are_background(filled)).recipe == "full-frame"
+    given = TrainConfig(recipe="plain-ground")
+    assert recipe_for(given, corners_are_background(filled)).recipe == "plain-ground"
+
+    plain_ground = layer_types(with_augmentation(build_members(3, 48), 1, plain_ground=True))
+    full_frame = layer_types(
+        with_augmentation(build_members(3, 48, plain_ground=False), 1, plain_ground=False)
+    )
+    assert {"GreyWorldBalance", "RandomFeatureStatistics", "RandomGreyContrast"} <= plain_ground
+    assert not {"GreyWorldBalance", "RandomFeatureStatistics", "RandomGreyContrast"} & full_frame
+    assert {"RandomFraming", "RandomHueSaturation"} <= full_frame
