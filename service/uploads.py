@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -79,17 +80,87 @@ async def read_form(
 
 async def read_multipart(request: Request, max_images: int) -> tuple[list[Upload], bool]:
     """Files under `image` (exactly one) or `images` (one or more). Returns the uploads and
-    whether the single-image form was used."""
-    form = await read_form(request, max_images, max_images + 8, "images")
+    whether the single-image form was used.
+
+    A plain body, as every HTTP client sends, is split in one pass over the bytes
+    (`plain_parts`); anything else goes through the full multipart parser, which gives the
+    odd bodies and the malformed ones their answers."""
+    max_fields = max_images + 8
+    body = await request.body()
+    parts = plain_parts(body, request.headers.get("content-type", ""))
+    if parts is not None and _within(parts, max_images, max_fields):
+        return _uploads(parts, max_images)
+    form = await read_form(request, max_images, max_fields, "images")
     try:
-        return await _form_uploads(form, max_images)
+        parts = [
+            (name, await value.read() if isinstance(value, UploadFile) else value)
+            for name, value in form.multi_items()
+        ]
     finally:
         await form.close()  # each part's temporary file, now rather than when collected
+    return _uploads(parts, max_images)
 
 
-async def _form_uploads(form: FormData, max_images: int) -> tuple[list[Upload], bool]:
-    single = form.getlist("image")
-    many = form.getlist("images")
+Part = tuple[str, bytes | str]  # a field's name, and a file's bytes or a text field's value
+
+
+def plain_parts(body: bytes, content_type: str) -> list[Part] | None:
+    """The parts of a multipart/form-data body whose parts carry only a Content-Disposition
+    (`form-data; name="..."`, with `filename="..."` for a file) and a Content-Type, between
+    delimiters with no preamble and nothing after the last; None for anything else."""
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        return None
+    delimiter = b"--" + boundary
+    if not body.startswith(delimiter):
+        return None
+    parts: list[Part] = []
+    position = len(delimiter)
+    while not body.startswith(b"--", position):
+        if not body.startswith(b"\r\n", position):
+            return None
+        headers_end = body.find(b"\r\n\r\n", position)
+        end = body.find(b"\r\n" + delimiter, headers_end)
+        if headers_end < 0 or end < 0:
+            return None
+        part = _plain_part(body[position + 2 : headers_end], body[headers_end + 4 : end])
+        if part is None:
+            return None
+        parts.append(part)
+        position = end + 2 + len(delimiter)
+    return parts if body[position + 2 :] in (b"", b"\r\n") else None
+
+
+def _plain_part(headers: bytes, content: bytes) -> Part | None:
+    disposition = None
+    for line in headers.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-disposition" and disposition is None:
+            disposition = value
+        elif name != b"content-type":
+            return None
+    if disposition is None or b"\\" in disposition or b"*=" in disposition:
+        return None  # escapes and RFC 5987 names are the full parser's
+    kind, options = parse_options_header(disposition)
+    if kind != b"form-data" or b"name" not in options:
+        return None
+    field = options[b"name"].decode("utf-8", "replace")
+    if b"filename" in options:
+        return field, content
+    return field, content.decode("utf-8", "replace")
+
+
+def _within(parts: list[Part], max_files: int, max_fields: int) -> bool:
+    """Whether the full parser would take `parts` too (else its refusal is the answer)."""
+    files = sum(isinstance(value, bytes) for _, value in parts)
+    return files <= max_files and len(parts) - files <= max_fields
+
+
+def _uploads(parts: list[Part], max_images: int) -> tuple[list[Upload], bool]:
+    single = [value for name, value in parts if name == "image"]
+    many = [value for name, value in parts if name == "images"]
     if single and many:
         raise RequestError("send files under `image` or under `images`, not both", "image")
     if len(single) > 1:
@@ -98,12 +169,10 @@ async def _form_uploads(form: FormData, max_images: int) -> tuple[list[Upload], 
     if not fields:
         raise RequestError("no file: send one under `image` or several under `images`", "image")
     check_count(len(fields), max_images, "images")
-    uploads = []
-    for name, part in fields:
-        if not isinstance(part, UploadFile):
+    for name, value in fields:
+        if not isinstance(value, bytes):
             raise RequestError(f"{name}: expected a file upload, got a text field", name)
-        uploads.append(Upload(name, await part.read()))
-    return uploads, bool(single)
+    return [Upload(name, value) for name, value in fields], bool(single)
 
 
 def decode_base64(text: str, field: str) -> Upload:
