@@ -82,7 +82,7 @@ async def classify_group(pipeline: InferencePipeline, group: list[Item]) -> list
             return [line for (line,) in each]
         version = pipeline.model.version
         for (path, _), result in zip(readable, results, strict=True):
-            lines[path] = {"path": path} | Prediction.of(result, version).model_dump()
+            lines[path] = {"path": path} | Prediction.body(result, version)
     return list(lines.values())
 
 

@@ -37,5 +37,13 @@ def log_context(request: Request) -> LogContext:
     return LogContext(request.state.request_id, route, truth[:64] if truth else None)
 
 
+# `?version=` and `?label=`, for routes that read them from the query themselves.
+VERSION_PARAMETERS = [
+    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "the model version to answer"},
+    {"name": "label", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "a version's label (MODEL_LABELS)"},
+]  # fmt: skip
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

@@ -165,13 +165,13 @@ class ImageClassifier:
         return [
             Classification(
                 labels=self._labels,
-                top_index=int(index),
-                probabilities=tuple(float(p) for p in row),
+                top_index=index,
+                probabilities=tuple(row),
                 novelty=score,
                 threshold=self.unknown_threshold,
             )
             for index, row, score in zip(
-                probabilities.argmax(axis=1), probabilities, scores, strict=True
+                probabilities.argmax(axis=1).tolist(), probabilities.tolist(), scores, strict=True
             )
         ]
 

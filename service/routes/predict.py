@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 
-from service.deps import RegistryDep, SettingsDep, log_context
+from service.answers import JSONAnswer
+from service.deps import VERSION_PARAMETERS, get_registry, log_context
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
 from service.uploads import read_uploads
 
-router = APIRouter(tags=["predict"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["predict"])
 
 _MULTIPART_SCHEMA = {
     "type": "object",
@@ -37,24 +38,25 @@ _MULTIPART_SCHEMA = {
         "`label` (query) pins a model version; by default the newest served answers."
     ),
     openapi_extra={
+        "parameters": VERSION_PARAMETERS,
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
                 "application/json": {"schema": PredictJSON.model_json_schema()},
             },
-        }
+        },
     },
 )
-async def predict(
-    request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    version: str | None = Query(None, description="the model version to answer"),
-    label: str | None = Query(None, description="a version's label (MODEL_LABELS)"),
-) -> Prediction | BatchPrediction:
-    async with registry.using(version, label) as served:
-        uploads, single = await read_uploads(request, settings.max_batch_images, PredictJSON)
+async def predict(request: Request) -> JSONAnswer:
+    """The hot path: the request alone as its parameter (no dependency to solve), and the
+    answer encoded once (`service.answers`). The key is checked before anything else."""
+    await require_api_key(request)
+    registry = await get_registry(request)
+    max_images = request.app.state.settings.max_batch_images
+    query = request.query_params
+    async with registry.using(query.get("version"), query.get("label")) as served:
+        uploads, single = await read_uploads(request, max_images, PredictJSON)
         classifications = await served.pipeline.classify(uploads, log_context(request))
-    predictions = [Prediction.of(c, served.id) for c in classifications]
-    return predictions[0] if single else BatchPrediction(predictions=predictions)
+    predictions = [Prediction.body(c, served.id) for c in classifications]
+    return JSONAnswer(predictions[0] if single else {"predictions": predictions})

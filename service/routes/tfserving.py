@@ -10,6 +10,7 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Request
 
+from service.answers import JSONAnswer
 from service.config import Settings
 from service.deps import RegistryDep, SettingsDep, log_context
 from service.errors import RequestError
@@ -62,7 +63,7 @@ def check_name(model_name: str, registry: ModelRegistry) -> None:
 )
 async def tfserving_predict(
     model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> TFServingResponse:
+) -> JSONAnswer:
     check_name(model_name, registry)
     return await instances_predict(request, registry, settings)
 
@@ -70,7 +71,7 @@ async def tfserving_predict(
 @router.post("/versions/{version}:predict", summary="Classify with one model version", **_PREDICT)
 async def tfserving_version_predict(
     model_name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> TFServingResponse:
+) -> JSONAnswer:
     check_name(model_name, registry)
     return await instances_predict(request, registry, settings, version=version)
 
@@ -80,7 +81,7 @@ async def tfserving_version_predict(
 )
 async def tfserving_label_predict(
     model_name: str, label: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> TFServingResponse:
+) -> JSONAnswer:
     check_name(model_name, registry)
     return await instances_predict(request, registry, settings, label=label)
 
@@ -91,15 +92,14 @@ async def instances_predict(
     settings: SettingsDep,
     version: str | None = None,
     label: str | None = None,
-) -> TFServingResponse:
+) -> JSONAnswer:
     """`{"instances": [...]}` -> predictions by one version: the `:predict` routes' work,
     also Vertex AI's AIP_PREDICT_ROUTE."""
     async with registry.using(version, label) as served:
         uploads = await _instances(request, settings)
         classifications = await served.pipeline.classify(uploads, log_context(request))
-    return TFServingResponse(
-        predictions=[TFServingPrediction.of(c) for c in classifications], model_version=served.id
-    )
+    predictions = [TFServingPrediction.body(c) for c in classifications]
+    return JSONAnswer({"predictions": predictions, "model_version": served.id})
 
 
 @router.post(
@@ -121,7 +121,7 @@ async def tfserving_explain(
         classifications = await asyncio.gather(*(pipeline.explain(upload) for upload in uploads))
     return TFServingExplainResponse(
         explanations=[
-            TFServingExplanation(**TFServingPrediction.of(c).model_dump(), heatmap=heatmap_rows(c))
+            TFServingExplanation(**TFServingPrediction.body(c), heatmap=heatmap_rows(c))
             for c in classifications
         ],
         model_version=served.id,

@@ -14,6 +14,7 @@ from service.app import create_app
 from service.config import Settings
 from service.imaging import decode_image
 from service.runtime import SAVED_MODEL_DIR, ModelMetadata, load_predictor
+from service.schemas import Prediction, TFServingResponse
 from tests.conftest import MUG_LABELS as CLASS_NAMES
 from tests.conftest import MUG_SIZE
 from training.pipeline import PARITY_MAX_PROBABILITY_GAP
@@ -43,6 +44,7 @@ def direct_probabilities(model_dir: Path, photos: list[Path]) -> np.ndarray:
 
 def assert_prediction(body: dict, version: str) -> None:
     assert set(body) == {"label", "index", "probabilities", "novelty", "model_version"}
+    Prediction.model_validate(body)  # the answer is what the documented model says
     assert list(body["probabilities"]) == list(CLASS_NAMES)
     assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-5)
     novelty = body["novelty"]
@@ -132,6 +134,7 @@ def test_tfserving_predict_accepts_all_three_instance_forms(client: TestClient, 
     ]
     response = client.post("/v1/models/mugs:predict", json={"instances": instances})
     assert response.status_code == 200
+    TFServingResponse.model_validate(response.json())
     predictions = response.json()["predictions"]
     assert [p["classes"] for p in predictions] == [label for _, label in sample[:3]]
     for prediction in predictions:
@@ -158,6 +161,10 @@ def test_openapi_documents_both_input_forms(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(content)
+    parameters = schema["paths"]["/predict"]["post"]["parameters"]
+    assert {(p["name"], p["in"]) for p in parameters} == {("version", "query"), ("label", "query")}
+    answers = schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    assert "Prediction" in str(answers["application/json"]["schema"])
     assert "/v1/models/{model_name}:predict" in schema["paths"]
     assert client.get("/docs").status_code == 200
 
