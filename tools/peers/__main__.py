@@ -1,0 +1,124 @@
+"""`python -m tools.peers [--rounds 3] [--seconds 5] [--venvs DIR]`: this service and LitServe
+serving the bundled model's LiteRT file (the one `MODEL_PRECISION=auto` picks) with the same
+decoder (`service.imaging`), taking turns under wrk at 1 and 64 connections sending single
+64x64 JPEGs, and the ratios. Each peer runs from its own virtual environment under --venvs,
+created and installed here on first use (PyPI), never in the project's. Needs `wrk`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from service.runtime import DEFAULT_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, ModelMetadata
+from tools.bench import free_port as bench_port
+from tools.bench import (
+    multipart,
+    post,
+    sample_jpeg,
+    side_by_side,
+    start_server,
+    table,
+    wrk,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+# Each peer: what its environment installs (pinned: the figures name the version), and its app.
+PEERS = {
+    "litserve": {
+        "packages": ["litserve==0.2.19", "python-multipart"],
+        "app": HERE / "litserve_app.py",
+    },
+}
+# What the peers' apps import of this project: the decoder and LiteRT.
+COMMON = ["numpy", "pillow>=11.3", "pillow-heif", "ai-edge-litert"]
+
+
+def environment(venvs: Path, name: str) -> Path:
+    """The peer's Python, in its own virtual environment (created and filled once)."""
+    folder = venvs / name
+    python = folder / "bin" / "python"
+    wanted = " ".join(PEERS[name]["packages"] + COMMON)
+    marker = folder / "installed.txt"
+    if not (marker.is_file() and marker.read_text() == wanted):
+        print(f"installing {wanted} into {folder} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *wanted.split()],
+            check=True,
+            env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
+        )
+        marker.write_text(wanted)
+    return python
+
+
+def start_peer(python: Path, app: Path, model_file: Path, single: bytes):
+    port = bench_port()
+    env = dict(os.environ, MODEL_FILE=str(model_file), PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [str(python), str(app), str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    while post(f"{url}/predict", single) != 200:
+        if process.poll() is not None or time.perf_counter() - started > 120:
+            process.kill()
+            raise SystemExit(f"error: {app.name} did not start")
+        time.sleep(0.1)
+    return process, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--venvs", type=Path, default=Path.home() / ".cache" / "mug-classifier-peers"
+    )
+    args = parser.parse_args()
+    metadata = ModelMetadata.read(args.model_dir)
+    precision = metadata.served_precision("auto")
+    model_file = args.model_dir / (TFLITE_INT8_FILE if precision == "int8" else TFLITE_FILE)
+    single = multipart("image", [sample_jpeg()])
+    processes = []
+    try:
+        process, url = start_server(args.model_dir, "litert", single)[:2]
+        processes.append(process)
+        urls = {"service": url}
+        for name, peer in PEERS.items():
+            python = environment(args.venvs, name)
+            process, urls[name] = start_peer(python, peer["app"], model_file, single)
+            processes.append(process)
+        with tempfile.TemporaryDirectory() as folder:
+            body = Path(folder, "single")
+            body.write_bytes(single)
+            for url in urls.values():
+                wrk(url, body, 64, 2)  # warm-up
+            results = side_by_side(urls, {"single": body}, args.seconds, args.rounds)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+    ours = results["service"]
+    for result in results.values():  # the service's figure over this server's
+        result["service_rate_vs_this_64_clients"] = round(
+            ours["service_images_per_s_64_clients"] / result["service_images_per_s_64_clients"], 2
+        )
+        result["service_p50_vs_this_1_client"] = round(
+            ours["p50_ms_1_client"] / result["p50_ms_1_client"], 2
+        )
+    print(f"model file: {model_file} ({precision})")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
