@@ -192,7 +192,7 @@ def post(url: str, body: bytes) -> int:
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status
-    except (urllib.error.URLError, ConnectionError):
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0
 
 
@@ -321,20 +321,25 @@ def model_figures(settings: Settings) -> dict[str, Any]:
 
 
 def side_by_side(
-    urls: dict[str, str], bodies: dict[str, Path], seconds: int, rounds: int
+    urls: dict[str, str],
+    bodies: dict[str, Path],
+    seconds: int,
+    rounds: int,
+    own_bodies: dict[str, Path] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """1 and 64 clients sending single images to every server in turn, `rounds` times: the
     setups take turns, each round starting with the next one, so a drift in the machine's
-    speed and the order weigh on all of them alike. The median round of each figure."""
+    speed and the order weigh on all of them alike. The median round of each figure. A
+    server in `own_bodies` is sent that body (its own form of the same image) instead."""
     runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in urls}
     names = list(urls)
     for round_ in range(rounds):
         start = round_ % len(names)
         for name in names[start:] + names[:start]:
-            url = urls[name]
-            one = wrk(url, bodies["single"], 1, seconds)
-            many = wrk(url, bodies["single"], 64, seconds)
-            settle(url, bodies["single"].read_bytes(), 1.0)  # wrk leaves requests in flight
+            url, body = urls[name], (own_bodies or {}).get(name, bodies["single"])
+            one = wrk(url, body, 1, seconds)
+            many = wrk(url, body, 64, seconds)
+            settle(url, body.read_bytes(), 1.0)  # wrk leaves requests in flight
             runs[name].append((one, many))
     return {
         name: {

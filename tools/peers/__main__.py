@@ -1,8 +1,9 @@
-"""`python -m tools.peers [--rounds 3] [--seconds 5] [--venvs DIR]`: this service and LitServe
-serving the bundled model's LiteRT file (the one `MODEL_PRECISION=auto` picks) with the same
-decoder (`service.imaging`), taking turns under wrk at 1 and 64 connections sending single
-64x64 JPEGs, and the ratios. Each peer runs from its own virtual environment under --venvs,
-created and installed here on first use (PyPI), never in the project's. Needs `wrk`."""
+"""`python -m tools.peers [--rounds 3] [--seconds 5] [--venvs DIR]`: this service, LitServe
+and BentoML serving the bundled model's LiteRT file (the one `MODEL_PRECISION=auto` picks)
+with the same decoder (`service.imaging`), taking turns under wrk at 1 and 64 connections
+sending single 64x64 JPEGs (each in the multipart field its server reads), and the ratios.
+Each peer runs from its own virtual environment under --venvs, created and installed here on
+first use (PyPI), never in the project's. Needs `wrk`."""
 
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ from tools.bench import (
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 # Each peer: what its environment installs (pinned: the figures name the version), and its app.
+# `field`: the multipart field its app reads one image from.
 PEERS = {
     "litserve": {
         "packages": ["litserve==0.2.19", "python-multipart"],
-        "app": HERE / "litserve_app.py",
+        "command": ["{python}", str(HERE / "litserve_app.py"), "{port}"],
+        "field": "image",
+    },
+    "bentoml": {
+        "packages": ["bentoml==1.4.40"],
+        "command": ["{bin}/bentoml", "serve", "bentoml_app:Classifier", "--port", "{port}"],
+        "field": "images",  # a batchable API takes a list
     },
 }
 # What the peers' apps import of this project: the decoder and LiteRT.
@@ -57,11 +65,13 @@ def environment(venvs: Path, name: str) -> Path:
     return python
 
 
-def start_peer(python: Path, app: Path, model_file: Path, single: bytes):
+def start_peer(python: Path, name: str, model_file: Path, single: bytes):
     port = bench_port()
     env = dict(os.environ, MODEL_FILE=str(model_file), PYTHONPATH=str(ROOT))
+    values = {"python": str(python), "bin": str(python.parent), "port": str(port)}
     process = subprocess.Popen(
-        [str(python), str(app), str(port)],
+        [part.format(**values) for part in PEERS[name]["command"]],
+        cwd=HERE,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -71,7 +81,7 @@ def start_peer(python: Path, app: Path, model_file: Path, single: bytes):
     while post(f"{url}/predict", single) != 200:
         if process.poll() is not None or time.perf_counter() - started > 120:
             process.kill()
-            raise SystemExit(f"error: {app.name} did not start")
+            raise SystemExit(f"error: {name} did not start")
         time.sleep(0.1)
     return process, url
 
@@ -88,22 +98,28 @@ def main() -> None:
     metadata = ModelMetadata.read(args.model_dir)
     precision = metadata.served_precision("auto")
     model_file = args.model_dir / (TFLITE_INT8_FILE if precision == "int8" else TFLITE_FILE)
-    single = multipart("image", [sample_jpeg()])
+    jpeg = sample_jpeg()
+    single = multipart("image", [jpeg])
+    peer_bodies = {name: multipart(peer["field"], [jpeg]) for name, peer in PEERS.items()}
     processes = []
     try:
         process, url = start_server(args.model_dir, "litert", single)[:2]
         processes.append(process)
         urls = {"service": url}
-        for name, peer in PEERS.items():
+        for name in PEERS:
             python = environment(args.venvs, name)
-            process, urls[name] = start_peer(python, peer["app"], model_file, single)
+            process, urls[name] = start_peer(python, name, model_file, peer_bodies[name])
             processes.append(process)
         with tempfile.TemporaryDirectory() as folder:
             body = Path(folder, "single")
             body.write_bytes(single)
-            for url in urls.values():
-                wrk(url, body, 64, 2)  # warm-up
-            results = side_by_side(urls, {"single": body}, args.seconds, args.rounds)
+            own = {}
+            for name, data in peer_bodies.items():
+                own[name] = Path(folder, name)
+                own[name].write_bytes(data)
+            for name, url in urls.items():
+                wrk(url, own.get(name, body), 64, 2)  # warm-up
+            results = side_by_side(urls, {"single": body}, args.seconds, args.rounds, own)
     finally:
         for process in processes:
             process.terminate()
