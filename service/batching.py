@@ -6,10 +6,8 @@ answer many requests with one call. The worker takes everything already queued (
 oldest request arrived for more, then calls the model once, in its own thread, and hands
 each request its own rows. A lone request is delayed by at most `max_wait_ms`.
 
-Small uploads are queued encoded and decoded on the model's thread, just before the call
-(`predict_encoded`): the event loop, which does every request's HTTP work, is spared the
-decoding, and the model's core takes it between calls. Requests never share a failure: an
-upload that cannot be decoded fails its own request alone, and the batch goes on without it.
+Requests never share a failure: images are decoded (and bad ones refused) before they are
+queued, so a batch holds only valid images.
 """
 
 from __future__ import annotations
@@ -17,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -39,11 +36,8 @@ def _slice(rows: Rows, start: int, stop: int) -> Rows:
 
 @dataclass
 class _Pending:
+    images: np.ndarray
     future: asyncio.Future[Rows]
-    count: int  # images
-    images: np.ndarray | None = None  # decoded, or:
-    encoded: Any = None  # what `decode` turns into images on the model's thread
-    decode: Callable[[Any], np.ndarray] | None = None
     arrived: float = field(default_factory=time.monotonic)
 
 
@@ -77,24 +71,10 @@ class MicroBatcher:
         self._worker = None
 
     async def predict(self, images: np.ndarray) -> Rows:
-        """The model's rows for `images` ([N, size, size, 3] uint8), computed in some shared
-        batch."""
-        return await self._queued(_Pending(self._future(), len(images), images=images))
-
-    async def predict_encoded(
-        self, encoded: Sequence[Any], decode: Callable[[Sequence[Any]], np.ndarray]
-    ) -> Rows:
-        """The model's rows for `decode(encoded)` (one image per item), decoded on the model's
-        thread; what `decode` raises is this request's failure alone."""
-        pending = _Pending(self._future(), len(encoded), encoded=encoded, decode=decode)
-        return await self._queued(pending)
-
-    def _future(self) -> asyncio.Future[Rows]:
+        """The model's rows for `images` ([N, 64, 64, 3] uint8), computed in some shared batch."""
         if self._worker is None:
             raise RuntimeError("the batcher is not running")
-        return asyncio.get_running_loop().create_future()
-
-    async def _queued(self, pending: _Pending) -> Rows:
+        pending = _Pending(images, asyncio.get_running_loop().create_future())
         await self._queue.put(pending)
         return await pending.future
 
@@ -105,53 +85,31 @@ class MicroBatcher:
             batch, stopping = await self._collect()
             if not batch:
                 continue
+            images = np.concatenate([p.images for p in batch])
+            started = time.monotonic()
             try:
-                rows, failures, seconds = await loop.run_in_executor(
-                    self._executor, self._call, batch
-                )
+                rows = await loop.run_in_executor(self._executor, self._predict, images)
             except Exception as error:  # the model failed: every waiting request is told
-                log.exception("model call on a batch of %d requests failed", len(batch))
+                log.exception("model call on %d images failed", len(images))
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(error)
                 continue
-            answered = [p for p in batch if id(p) not in failures]
-            if self._observe is not None and answered:
-                self._observe(sum(p.count for p in answered), seconds)
-            for pending, error in ((p, failures[id(p)]) for p in batch if id(p) in failures):
-                if not pending.future.done():
-                    pending.future.set_exception(error)
+            if self._observe is not None:
+                self._observe(len(images), time.monotonic() - started)
             offset = 0
-            for pending in answered:
+            for pending in batch:
+                count = len(pending.images)
                 if not pending.future.done():  # the client may have gone away
-                    pending.future.set_result(_slice(rows, offset, offset + pending.count))
-                offset += pending.count
-
-    def _call(self, batch: list[_Pending]) -> tuple[Rows | None, dict[int, Exception], float]:
-        """On the model's thread: decode what came encoded, then one model call for every
-        request whose images are ready. Returns the rows, each failed request's error (by
-        id) and the model call's seconds."""
-        arrays, failures = [], {}
-        for pending in batch:
-            if pending.images is None:
-                try:
-                    pending.images = pending.decode(pending.encoded)
-                except Exception as error:
-                    failures[id(pending)] = error
-                    continue
-            arrays.append(pending.images)
-        if not arrays:
-            return None, failures, 0.0
-        started = time.monotonic()
-        rows = self._predict(np.concatenate(arrays))
-        return rows, failures, time.monotonic() - started
+                    pending.future.set_result(_slice(rows, offset, offset + count))
+                offset += count
 
     async def _collect(self) -> tuple[list[_Pending], bool]:
         """The next batch, and whether the stop signal came behind it."""
         first = await self._queue.get()
         if first is None:
             return [], True
-        batch, size = [first], first.count
+        batch, size = [first], len(first.images)
         deadline = first.arrived + self._max_wait
         while size < self._max_size:
             if self._queue.empty():
@@ -167,5 +125,5 @@ class MicroBatcher:
             if pending is None:
                 return batch, True
             batch.append(pending)
-            size += pending.count
+            size += len(pending.images)
         return batch, False

@@ -85,36 +85,6 @@ def test_a_failing_model_call_fails_its_requests_not_the_queue() -> None:
     np.testing.assert_array_equal(good, [[12.0]])
 
 
-def test_uploads_decoded_on_the_models_thread_fail_alone_and_share_calls() -> None:
-    """Encoded requests are decoded just before the call they share; one that cannot be
-    decoded gets its own error, and the others in its batch their own rows."""
-    rng = np.random.default_rng(1)
-    requests = [rng.integers(0, 255, (int(n), 2, 2, 3), dtype=np.uint8) for n in (1, 3, 2, 1)]
-    encoded = [[image.tobytes() for image in request] for request in requests]
-    encoded[2] = [b"broken", *encoded[2][1:]]
-    calls: list[int] = []
-
-    def decode(items: list[bytes]) -> np.ndarray:
-        if any(len(item) != 12 for item in items):
-            raise ValueError("cannot decode")
-        return np.stack([np.frombuffer(item, np.uint8).reshape(2, 2, 3) for item in items])
-
-    async def scenario():
-        batcher = MicroBatcher(image_sums, 64, 20, observe=lambda n, _: calls.append(n))
-        await batcher.start()
-        results = await asyncio.gather(
-            *(batcher.predict_encoded(e, decode) for e in encoded), return_exceptions=True
-        )
-        await batcher.stop()
-        return results
-
-    results = asyncio.run(scenario())
-    assert isinstance(results[2], ValueError)
-    for index in (0, 1, 3):
-        np.testing.assert_array_equal(results[index], image_sums(requests[index]))
-    assert calls == [1 + 3 + 1]  # one call, without the request that failed
-
-
 def test_many_concurrent_http_clients_each_get_their_own_answer(
     live_url: str, model_dir: Path, test_photos: list[tuple[Path, int]]
 ) -> None:
