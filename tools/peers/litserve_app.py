@@ -43,4 +43,6 @@ class Classifier(ls.LitAPI):
 if __name__ == "__main__":
     api = Classifier(max_batch_size=64, batch_timeout=0.002, api_path="/predict")
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
-    server.run(port=int(sys.argv[1]), host="127.0.0.1", log_level="warning")
+    server.run(
+        port=int(sys.argv[1]), host="127.0.0.1", log_level="warning", generate_client_file=False
+    )
