@@ -23,6 +23,7 @@ from service.storage import StorageError, fetch_folder, is_remote, list_files
 
 SAVED_MODEL_DIR = "saved_model"
 TFLITE_FILE = "model.tflite"
+REPORT_HTML = "report.html"  # the model folder's report page (training.report_page)
 TFLITE_INT8_FILE = "model_int8.tflite"  # dynamic-range quantised: int8 weights, ~2x faster
 METADATA_FILE = "metadata.json"
 PROBABILITIES = "probabilities"  # the output every model folder must have

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from service.drift import reference_figures
-from service.runtime import NOVELTY, PROBABILITIES, load_predictor
+from service.runtime import NOVELTY, PROBABILITIES, REPORT_HTML, load_predictor
 from training.calibration import fit_temperature
 from training.corruptions import SUITE, evaluate_suites, format_suite, under_every_condition
 from training.dataset import LabelledImages
@@ -36,7 +36,7 @@ from training.novelty import (
     unknown_figures,
 )
 from training.report import classification_metrics, format_metrics, write_report
-from training.report_page import REPORT_HTML, Evidence, report_title, write_report_html
+from training.report_page import Evidence, report_title, write_report_html
 from training.train import TrainConfig, predict_outputs, train
 
 # The quantised model is served by default only this close to the float one.

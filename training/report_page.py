@@ -23,7 +23,6 @@ from PIL import Image
 from service.runtime import ModelMetadata
 from training.report import ECE_BINS
 
-REPORT_HTML = "report.html"  # service.routes.page serves it at /model
 MAX_MISTAKES = 48  # thumbnails shown, most confident mistakes first
 THUMB_PX = 96
 

@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 
 from service.errors import RequestError
 from service.model import ImageClassifier
+from service.runtime import REPORT_HTML
 
-REPORT_HTML = "report.html"  # the file training.report_page writes into a model folder
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PAGE = Template((STATIC_DIR / "index.html").read_text())
 router = APIRouter(tags=["page"])
