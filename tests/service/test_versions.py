@@ -126,6 +126,8 @@ def test_a_new_version_is_swapped_in_under_load_without_a_lost_or_mixed_answer(
         sampler = threading.Thread(target=sample)
         with Load(url, photos) as load:
             wait_for(lambda: len(load.answers) > 100)
+            # The first sample is taken before publishing, so that it sees version 1 alone.
+            in_memory.append(metric(url, "classifier_model_versions_in_memory"))
             sampler.start()
             publish(base, two_class_model)
             wait_for(lambda: served_version(url) == "2")
