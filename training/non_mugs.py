@@ -17,7 +17,9 @@ Nothing is downloaded. Every image comes from one of three sources:
   taught as "none of these" they would teach the model to refuse its own classes.
 
 Training and validation never share a source photo or a seed: the validation images stand in
-for the everyday photos a user may send, which the network has never seen.
+for the everyday photos a user may send, which the network has never seen. The unknown
+threshold is fitted against a third set, fresh draws from the training sources with a seed of
+their own (`threshold_non_mugs`), so the validation figure stays a measure.
 """
 
 from __future__ import annotations
@@ -104,6 +106,17 @@ def validation_non_mugs(
     if corners:
         sources["mug_photo_corners"] = background_crops(mug_images)
     return sources
+
+
+def threshold_non_mugs(size: int, seed: int) -> np.ndarray:
+    """Fresh draws from the training sources, which the unknown threshold is fitted against
+    (`training.novelty`): crops of scikit-image's photos and generated images, from a seed
+    apart from training's and validation's, so that neither the network nor the validation
+    figure has seen them. uint8 [N, size, size, 3]."""
+    seed += 4241
+    return np.concatenate(
+        [photo_crops(training_photos(), 30, seed, size), generated(600, seed, size)]
+    )
 
 
 def background_crops(images: np.ndarray) -> np.ndarray:

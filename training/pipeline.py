@@ -25,10 +25,13 @@ from training.non_mugs import (
     PLAIN_CORNERS,
     corner_texture,
     corners_are_background,
+    threshold_non_mugs,
     training_non_mugs,
     validation_non_mugs,
 )
 from training.novelty import (
+    KEEP,
+    NON_CLASS_UNKNOWN,
     fit_threshold,
     format_unknown,
     novelty_by_source,
@@ -105,9 +108,16 @@ def train_and_export(
         )
     novelty = fit_threshold(
         served.output_batches(threshold_versions)[NOVELTY],
+        served.output_batches(threshold_non_mugs(config.image_size, config.seed))[NOVELTY],
         f"the {len(held_out)} held-out photos, as taken and under each of the "
         f"{2 * len(SUITE)} conditions of the photo suite"
         + (", and on another table" if another_table else ""),
+    )
+    print(
+        f"Unknown threshold {novelty['threshold']:.4f}, set by the {novelty['chosen_by']} "
+        f"(keeping {KEEP:.0%} of the held-out photos: {novelty['keeping_threshold']:.4f}; "
+        f"{NON_CLASS_UNKNOWN:.0%} of fresh non-class images unknown: "
+        f"{novelty['non_class_threshold']:.4f})"
     )
     outputs = served.output_batches(eval_data.images)
     probabilities = outputs[PROBABILITIES]

@@ -22,6 +22,7 @@ from training.corruptions import SUITE
 from training.dataset import load_folder, load_photos, plan_dataset
 from training.export import export_model
 from training.model import build_members, ensemble, serving_model
+from training.non_mugs import training_photos
 from training.report_page import MAX_MISTAKES
 from training.train import TrainConfig, predict_outputs, train
 
@@ -79,6 +80,12 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     unknown = report["unknown"]
     assert metadata.novelty["threshold"] == unknown["threshold"] > 0
     assert metadata.novelty["held_out_kept"] >= 0.99
+    # ... and is the higher of that and the score under which 8% of fresh non-class images fall.
+    sides = (unknown["keeping_threshold"], unknown["non_class_threshold"])
+    assert unknown["threshold"] == max(sides)
+    assert unknown["non_class_n"] == len(training_photos()) * 30 + 600
+    if unknown["chosen_by"] == "non-class images":
+        assert unknown["non_class_answered_unknown"] >= 0.92
     # Fitted on the 4 held-out photos as taken, under the suite and on another table.
     assert unknown["n"] == 4 * (1 + 2 * len(SUITE) + 1)
     assert unknown["fitted_on"].endswith("and on another table")
