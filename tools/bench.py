@@ -218,12 +218,26 @@ def start_server(
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    while post(f"{url}/predict", single) != 200:
-        if process.poll() is not None or time.perf_counter() - started > 60:
-            process.kill()
-            raise SystemExit(f"error: the {runtime} service did not start")
-        time.sleep(0.01)
+    wait_until_serving(process, url, single, f"the {runtime} service", started, timeout=60)
     return process, url, time.perf_counter() - started
+
+
+def wait_until_serving(
+    process: subprocess.Popen,
+    url: str,
+    body: bytes,
+    name: str,
+    started: float,
+    timeout: float,
+    poll: float = 0.01,
+) -> None:
+    """Return once `url`/predict answers `body` with 200; stop the run if `process` exits or
+    `timeout` seconds pass from `started` (a perf_counter time) first."""
+    while post(f"{url}/predict", body) != 200:
+        if process.poll() is not None or time.perf_counter() - started > timeout:
+            process.kill()
+            raise SystemExit(f"error: {name} did not start")
+        time.sleep(poll)
 
 
 @contextlib.contextmanager

@@ -19,11 +19,11 @@ from service.runtime import DEFAULT_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, Mo
 from tools.bench import free_port as bench_port
 from tools.bench import (
     multipart,
-    post,
     sample_jpeg,
     side_by_side,
     start_server,
     table,
+    wait_until_serving,
     wrk,
 )
 
@@ -77,12 +77,7 @@ def start_peer(python: Path, name: str, model_file: Path, single: bytes):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    while post(f"{url}/predict", single) != 200:
-        if process.poll() is not None or time.perf_counter() - started > 120:
-            process.kill()
-            raise SystemExit(f"error: {name} did not start")
-        time.sleep(0.1)
+    wait_until_serving(process, url, single, name, time.perf_counter(), timeout=120, poll=0.1)
     return process, url
 
 
