@@ -90,6 +90,16 @@ def fit_threshold(
     }
 
 
+def format_threshold(fit: dict[str, Any]) -> str:
+    """One line on how `fit_threshold` chose: which side set it, and each side's value."""
+    return (
+        f"Unknown threshold {fit['threshold']:.4f}, set by the {fit['chosen_by']} "
+        f"(keeping {fit['keep']:.0%} of the held-out photos: {fit['keeping_threshold']:.4f}; "
+        f"{fit['non_class_unknown']:.0%} of fresh non-class images unknown: "
+        f"{fit['non_class_threshold']:.4f})"
+    )
+
+
 def _up(score: float) -> float:
     """The lowest 4-decimal number (what metadata.json keeps) at or above `score`."""
     rounded = math.ceil(score * 1e4) / 1e4

@@ -30,9 +30,8 @@ from training.non_mugs import (
     validation_non_mugs,
 )
 from training.novelty import (
-    KEEP,
-    NON_CLASS_UNKNOWN,
     fit_threshold,
+    format_threshold,
     format_unknown,
     novelty_by_source,
     on_another_table,
@@ -113,12 +112,7 @@ def train_and_export(
         f"{2 * len(SUITE)} conditions of the photo suite"
         + (", and on another table" if another_table else ""),
     )
-    print(
-        f"Unknown threshold {novelty['threshold']:.4f}, set by the {novelty['chosen_by']} "
-        f"(keeping {KEEP:.0%} of the held-out photos: {novelty['keeping_threshold']:.4f}; "
-        f"{NON_CLASS_UNKNOWN:.0%} of fresh non-class images unknown: "
-        f"{novelty['non_class_threshold']:.4f})"
-    )
+    print(format_threshold(novelty))
     outputs = served.output_batches(eval_data.images)
     probabilities = outputs[PROBABILITIES]
     evaluation = classification_metrics(eval_data.labels, probabilities, class_names)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.non_mugs import threshold_non_mugs, training_non_mugs, validation_non_mugs
-from training.novelty import KEEP, NON_CLASS_UNKNOWN, fit_threshold
+from training.novelty import KEEP, NON_CLASS_UNKNOWN, fit_threshold, format_threshold
 
 RNG = np.random.default_rng(0)
 
@@ -24,6 +24,9 @@ def test_where_the_non_class_images_leave_room_the_threshold_moves_up_to_them() 
     assert fit["non_class_answered_unknown"] == round(answered_unknown, 4)
     # As high as it may go: one step up would keep more non-class images than allowed.
     assert NON_CLASS_UNKNOWN <= answered_unknown < NON_CLASS_UNKNOWN + 0.002
+    line = format_threshold(fit)
+    assert line.startswith(f"Unknown threshold {fit['threshold']:.4f}, set by the non-class")
+    assert f"{fit['keeping_threshold']:.4f}" in line and f"{KEEP:.0%}" in line
 
 
 def test_where_the_two_overlap_the_class_photos_keep_their_share() -> None:
@@ -34,6 +37,7 @@ def test_where_the_two_overlap_the_class_photos_keep_their_share() -> None:
     assert fit["threshold"] == fit["keeping_threshold"] > fit["non_class_threshold"]
     assert KEEP <= fit["held_out_kept"] < KEEP + 0.002
     assert fit["non_class_answered_unknown"] < NON_CLASS_UNKNOWN
+    assert "set by the class photos" in format_threshold(fit)
 
 
 def test_tied_non_class_scores_are_all_answered_unknown() -> None:
