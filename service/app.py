@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -22,7 +22,6 @@ from service.registry import ModelRegistry
 from service.routes import explain, feedback, health, page, predict, tfserving, v2
 from service.routes import metrics as metrics_route
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
-from service.security import require_api_key
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             methods=["POST"],
             response_model=TFServingResponse,
             responses=ERROR_RESPONSES,
-            dependencies=[Depends(require_api_key)],
+            openapi_extra=tfserving.INSTANCES_BODY,
             tags=["vertex-ai"],
         )
     return app

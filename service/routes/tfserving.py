@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from service.answers import JSONAnswer
 from service.config import Settings
-from service.deps import RegistryDep, SettingsDep, log_context
+from service.deps import RegistryDep, SettingsDep, get_registry, log_context
 from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
 from service.schemas import (
@@ -30,17 +30,16 @@ from service.security import require_api_key
 from service.uploads import Upload, check_count, decode_base64, parse_json
 
 router = APIRouter(prefix="/v1/models/{model_name}", tags=["tensorflow-serving"])
-_INSTANCES_BODY = {
+INSTANCES_BODY = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": TFServingRequest.model_json_schema()}},
     }
 }
 _PREDICT = {
-    "dependencies": [Depends(require_api_key)],
     "response_model": TFServingResponse,
     "responses": {**ERROR_RESPONSES, 404: ERROR_RESPONSES[422] | {"description": "not served"}},
-    "openapi_extra": _INSTANCES_BODY,
+    "openapi_extra": INSTANCES_BODY,
 }
 
 
@@ -61,42 +60,42 @@ def check_name(model_name: str, registry: ModelRegistry) -> None:
 @router.post(
     ":predict", summary="Classify images sent in TensorFlow Serving's REST form", **_PREDICT
 )
-async def tfserving_predict(
-    model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> JSONAnswer:
-    check_name(model_name, registry)
-    return await instances_predict(request, registry, settings)
+async def tfserving_predict(model_name: str, request: Request) -> JSONAnswer:
+    return await _predict(request, model_name)
 
 
 @router.post("/versions/{version}:predict", summary="Classify with one model version", **_PREDICT)
-async def tfserving_version_predict(
-    model_name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> JSONAnswer:
-    check_name(model_name, registry)
-    return await instances_predict(request, registry, settings, version=version)
+async def tfserving_version_predict(model_name: str, version: str, request: Request) -> JSONAnswer:
+    return await _predict(request, model_name, version=version)
 
 
 @router.post(
     "/labels/{label}:predict", summary="Classify with the version a label names", **_PREDICT
 )
-async def tfserving_label_predict(
-    model_name: str, label: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> JSONAnswer:
-    check_name(model_name, registry)
-    return await instances_predict(request, registry, settings, label=label)
+async def tfserving_label_predict(model_name: str, label: str, request: Request) -> JSONAnswer:
+    return await _predict(request, model_name, label=label)
 
 
-async def instances_predict(
+async def instances_predict(request: Request) -> JSONAnswer:
+    """Vertex AI's AIP_PREDICT_ROUTE: `:predict` by another path, any model name."""
+    return await _predict(request, None)
+
+
+async def _predict(
     request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
+    model_name: str | None,
     version: str | None = None,
     label: str | None = None,
 ) -> JSONAnswer:
-    """`{"instances": [...]}` -> predictions by one version: the `:predict` routes' work,
-    also Vertex AI's AIP_PREDICT_ROUTE."""
+    """`{"instances": [...]}` -> predictions by one version: every `:predict` route's work.
+    A hot path like /predict: no dependency to solve; the key is checked first, then the
+    model's readiness, then its name."""
+    await require_api_key(request)
+    registry = await get_registry(request)
+    if model_name is not None:
+        check_name(model_name, registry)
     async with registry.using(version, label) as served:
-        uploads = await _instances(request, settings)
+        uploads = await _instances(request, request.app.state.settings)
         classifications = await served.pipeline.classify(uploads, log_context(request))
     predictions = [TFServingPrediction.body(c) for c in classifications]
     return JSONAnswer({"predictions": predictions, "model_version": served.id})
@@ -109,7 +108,7 @@ async def instances_predict(
     responses=ERROR_RESPONSES,
     summary="Classify images in TensorFlow Serving's form, each with a heatmap",
     description="The instances `:predict` takes; each explanation adds `heatmap` (see /explain).",
-    openapi_extra=_INSTANCES_BODY,
+    openapi_extra=INSTANCES_BODY,
 )
 async def tfserving_explain(
     model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
