@@ -21,6 +21,7 @@ from service.openapi import add_model_examples
 from service.registry import ModelRegistry
 from service.routes import explain, feedback, health, page, predict, tfserving, v2
 from service.routes import metrics as metrics_route
+from service.routes.direct import RequestRoute
 from service.schemas import ERROR_RESPONSES, HealthResponse, TFServingResponse
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         predict.router,
         explain.router,
         feedback.router,
+        tfserving.predict_router,
         tfserving.router,
         v2.router,
         metrics_route.router,
@@ -118,7 +120,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             tags=["vertex-ai"],
         )
     if settings.aip_predict_route:
-        app.add_api_route(
+        app.router.add_api_route(
             settings.aip_predict_route,
             tfserving.instances_predict,
             methods=["POST"],
@@ -126,5 +128,6 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             responses=ERROR_RESPONSES,
             openapi_extra=tfserving.INSTANCES_BODY,
             tags=["vertex-ai"],
+            route_class_override=RequestRoute,
         )
     return app

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 
 from service.answers import JSONAnswer
 from service.deps import VERSION_PARAMETERS, get_registry, log_context
+from service.routes.direct import RequestRoute
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
 from service.security import require_api_key
 from service.uploads import read_uploads
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], route_class=RequestRoute)
 
 _MULTIPART_SCHEMA = {
     "type": "object",
@@ -49,8 +50,8 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(request: Request) -> JSONAnswer:
-    """The hot path: the request alone as its parameter (no dependency to solve), and the
-    answer encoded once (`service.answers`). The key is checked before anything else."""
+    """The hot path: a RequestRoute (nothing solved or validated by FastAPI), and the answer
+    encoded once (`service.answers`). The key is checked before anything else."""
     await require_api_key(request)
     registry = await get_registry(request)
     max_images = request.app.state.settings.max_batch_images

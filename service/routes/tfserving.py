@@ -15,6 +15,7 @@ from service.config import Settings
 from service.deps import RegistryDep, SettingsDep, get_registry, log_context
 from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
+from service.routes.direct import RequestRoute
 from service.schemas import (
     ERROR_RESPONSES,
     TFServingExplainResponse,
@@ -30,6 +31,10 @@ from service.security import require_api_key
 from service.uploads import Upload, check_count, decode_base64, parse_json
 
 router = APIRouter(prefix="/v1/models/{model_name}", tags=["tensorflow-serving"])
+# The :predict routes, a hot path: nothing solved or validated by FastAPI (RequestRoute).
+predict_router = APIRouter(
+    prefix="/v1/models/{model_name}", tags=["tensorflow-serving"], route_class=RequestRoute
+)
 INSTANCES_BODY = {
     "requestBody": {
         "required": True,
@@ -57,19 +62,21 @@ def check_name(model_name: str, registry: ModelRegistry) -> None:
         )
 
 
-@router.post(
+@predict_router.post(
     ":predict", summary="Classify images sent in TensorFlow Serving's REST form", **_PREDICT
 )
 async def tfserving_predict(model_name: str, request: Request) -> JSONAnswer:
     return await _predict(request, model_name)
 
 
-@router.post("/versions/{version}:predict", summary="Classify with one model version", **_PREDICT)
+@predict_router.post(
+    "/versions/{version}:predict", summary="Classify with one model version", **_PREDICT
+)
 async def tfserving_version_predict(model_name: str, version: str, request: Request) -> JSONAnswer:
     return await _predict(request, model_name, version=version)
 
 
-@router.post(
+@predict_router.post(
     "/labels/{label}:predict", summary="Classify with the version a label names", **_PREDICT
 )
 async def tfserving_label_predict(model_name: str, label: str, request: Request) -> JSONAnswer:
@@ -88,8 +95,7 @@ async def _predict(
     label: str | None = None,
 ) -> JSONAnswer:
     """`{"instances": [...]}` -> predictions by one version: every `:predict` route's work.
-    A hot path like /predict: no dependency to solve; the key is checked first, then the
-    model's readiness, then its name."""
+    The key is checked first, then the model's readiness, then its name."""
     await require_api_key(request)
     registry = await get_registry(request)
     if model_name is not None:
