@@ -8,7 +8,9 @@ first use (PyPI), never in the project's. Needs `wrk`."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,10 +77,28 @@ def start_peer(python: Path, name: str, model_file: Path, single: bytes):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, for stop()
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(process, url, single, name, time.perf_counter(), timeout=120, poll=0.1)
     return process, url
+
+
+def stop(process: subprocess.Popen, group: bool) -> None:
+    """Stop a server; with `group`, every process in its process group too (`start_peer`
+    gives each peer its own): LitServe's forked workers outlive their parent's exit and would
+    go on taking CPU from whatever is measured next."""
+    if not group:
+        process.terminate()
+        process.wait(timeout=15)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is empty
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def main() -> None:
@@ -116,9 +136,8 @@ def main() -> None:
                 wrk(url, own.get(name, body), 64, 2)  # warm-up
             results = side_by_side(urls, {"single": body}, args.seconds, args.rounds, own)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
+        for index, process in enumerate(processes):
+            stop(process, group=index > 0)  # the first is the service
     ours = results["service"]
     for result in results.values():  # the service's figure over this server's
         result["service_rate_vs_this_64_clients"] = round(
