@@ -99,6 +99,8 @@ def write_html(
     report = {
         "model_version": metadata.model_version,
         "evaluated_on": f"{folder} ({predictor.precision} model)",
+        # Beside it, so a reader sees when the photos evaluated on were trained on too.
+        "trained_on": metadata.metrics.get("trained_on"),
         "eval_counts": data.class_counts(),
         "evaluation": {key: metrics[key] for key in CLASSIFICATION_KEYS},
         "unknown": unknown and unknown | {"non_mug_validation_unknown": unknown["non_mug_unknown"]},

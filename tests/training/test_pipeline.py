@@ -175,6 +175,9 @@ def test_evaluate_reads_the_exported_model(
     assert page.values["accuracy"] == metrics["accuracy"]
     assert page.confusion == metrics["confusion_matrix"] and page.external == []
     report = json.loads((one_epoch_model / "metrics.json").read_text())
+    assert f"<li>Trained on: {report['trained_on']}</li>" in (tmp_path / "report.html").read_text(
+        encoding="utf-8"
+    )
     # The report's figures are the float model's (its int8 twin's are its parity check).
     assert metrics["n"] == 16 and metrics["precision"] == "float"
     assert metrics["confusion_matrix"] == report["evaluation"]["confusion_matrix"]
