@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         feedback.router,
         tfserving.predict_router,
         tfserving.router,
+        v2.infer_router,
         v2.router,
         metrics_route.router,
     )

@@ -5,12 +5,13 @@ binary format: `service.v2`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.deps import RegistryDep, SettingsDep, log_context
+from service.deps import RegistryDep, get_registry, log_context
 from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
+from service.routes.direct import RequestRoute
 from service.routes.tfserving import check_name
 from service.security import require_api_key
 from service.v2 import (
@@ -24,6 +25,8 @@ from service.v2 import (
 )
 
 router = APIRouter(prefix="/v2", tags=["open-inference-protocol"])
+# The infer routes, a hot path: nothing solved or validated by FastAPI (RequestRoute).
+infer_router = APIRouter(prefix="/v2", tags=["open-inference-protocol"], route_class=RequestRoute)
 SERVER = {"name": "mug-classifier", "version": "1.0.0", "extensions": ["binary_tensor_data"]}
 
 
@@ -91,7 +94,6 @@ async def version_ready(model_name: str, version: str, registry: RegistryDep) ->
 
 
 _INFER = {
-    "dependencies": [Depends(require_api_key)],
     "response_class": Response,
     "openapi_extra": {
         "requestBody": {
@@ -109,38 +111,31 @@ _INFER = {
 }
 
 
-@router.post("/models/{model_name}/infer", summary="Classify encoded images", **_INFER)
-async def infer(
-    model_name: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> Response:
-    return await _infer(model_name, None, request, registry, settings)
+@infer_router.post("/models/{model_name}/infer", summary="Classify encoded images", **_INFER)
+async def infer(model_name: str, request: Request) -> Response:
+    return await _infer(request, model_name, None)
 
 
-@router.post(
+@infer_router.post(
     "/models/{model_name}/versions/{version}/infer",
     summary="Classify encoded images with one version",
     **_INFER,
 )
-async def version_infer(
-    model_name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
-) -> Response:
-    return await _infer(model_name, version, request, registry, settings)
+async def version_infer(model_name: str, version: str, request: Request) -> Response:
+    return await _infer(request, model_name, version)
 
 
-async def _infer(
-    model_name: str,
-    version: str | None,
-    request: Request,
-    registry: ModelRegistry,
-    settings: SettingsDep,
-) -> Response:
+async def _infer(request: Request, model_name: str, version: str | None) -> Response:
+    """The key is checked first, then the model's readiness, then its name."""
+    await require_api_key(request)
+    registry = await get_registry(request)
     check_name(model_name, registry)
     async with registry.using(version) as served:
         body = await request.body()
         if not body:
             raise RequestError("the request has no body", "body")
         parsed, binary = parse_request(body, request.headers.get(HEADER_LENGTH))
-        uploads = request_images(parsed, binary, settings.max_batch_images)
+        uploads = request_images(parsed, binary, request.app.state.settings.max_batch_images)
         answers = await served.pipeline.classify(uploads, log_context(request))
     content, headers = response(parsed, registry.name, served.id, answers)
     media_type = headers.pop("content-type")

@@ -55,6 +55,15 @@ def test_missing_or_wrong_key_is_401_without_hints(
         assert "key-" not in response.text
 
 
+@pytest.mark.parametrize("path", ["/v2/models/mugs/infer", "/v2/models/mugs/versions/1/infer"])
+def test_open_inference_routes_refuse_without_a_key_in_their_protocols_form(
+    keyed_client: TestClient, path: str
+) -> None:
+    response = keyed_client.post(path, json={"inputs": []}, headers={"X-API-Key": "nope"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"error": "missing or invalid API key", "code": "unauthorized"}
+
+
 @pytest.mark.parametrize(
     "headers", [{"Authorization": "Bearer first-key-123"}, {"X-API-Key": "second-key-456"}]
 )
