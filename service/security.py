@@ -30,8 +30,8 @@ def presented_key(request: Request) -> str | None:
 
 
 async def require_api_key(request: Request) -> None:
-    """Passes when keys are off or a valid key is presented: the first thing the prediction
-    routes (RequestRoutes) call, and a dependency of the other guarded routes. Async so that
+    """Passes when keys are off or a valid key is presented: checked by RequestRoute before
+    every prediction route, and a dependency of the other guarded routes. Async so that
     FastAPI calls it on the event loop, not through its thread pool."""
     keys: tuple[str, ...] = request.app.state.settings.api_key_list
     if not keys:

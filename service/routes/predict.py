@@ -8,7 +8,6 @@ from service.answers import JSONAnswer
 from service.deps import VERSION_PARAMETERS, get_registry, log_context
 from service.routes.direct import RequestRoute
 from service.schemas import ERROR_RESPONSES, BatchPrediction, Prediction, PredictJSON
-from service.security import require_api_key
 from service.uploads import read_uploads
 
 router = APIRouter(tags=["predict"], route_class=RequestRoute)
@@ -50,9 +49,8 @@ _MULTIPART_SCHEMA = {
     },
 )
 async def predict(request: Request) -> JSONAnswer:
-    """The hot path: a RequestRoute (nothing solved or validated by FastAPI), and the answer
-    encoded once (`service.answers`). The key is checked before anything else."""
-    await require_api_key(request)
+    """The hot path: a RequestRoute (the key checked first, nothing solved or validated by
+    FastAPI), and the answer encoded once (`service.answers`)."""
     registry = await get_registry(request)
     max_images = request.app.state.settings.max_batch_images
     query = request.query_params

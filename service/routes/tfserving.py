@@ -95,8 +95,7 @@ async def _predict(
     label: str | None = None,
 ) -> JSONAnswer:
     """`{"instances": [...]}` -> predictions by one version: every `:predict` route's work.
-    The key is checked first, then the model's readiness, then its name."""
-    await require_api_key(request)
+    After the key (RequestRoute), the model's readiness, then its name."""
     registry = await get_registry(request)
     if model_name is not None:
         check_name(model_name, registry)

@@ -13,7 +13,6 @@ from service.errors import RequestError
 from service.registry import ModelRegistry, ServedVersion
 from service.routes.direct import RequestRoute
 from service.routes.tfserving import check_name
-from service.security import require_api_key
 from service.v2 import (
     HEADER_LENGTH,
     InferenceRequest,
@@ -126,8 +125,7 @@ async def version_infer(model_name: str, version: str, request: Request) -> Resp
 
 
 async def _infer(request: Request, model_name: str, version: str | None) -> Response:
-    """The key is checked first, then the model's readiness, then its name."""
-    await require_api_key(request)
+    """After the key (RequestRoute), the model's readiness, then its name."""
     registry = await get_registry(request)
     check_name(model_name, registry)
     async with registry.using(version) as served:
