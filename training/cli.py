@@ -29,7 +29,7 @@ from training.dataset import (
     plan_dataset,
 )
 from training.publish import next_version_folder
-from training.train import TrainConfig
+from training.train import RECIPES, TrainConfig
 
 # Vertex AI custom training sets this to the gs:// folder where the job's model belongs.
 VERTEX_MODEL_DIR_ENV = "AIP_MODEL_DIR"
@@ -46,7 +46,13 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
         "gs://bucket/prefix; repeat to merge several by class name (default $MUGS_DATA_DIR, "
         "else data/)",
     )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    recipes = "; ".join(
+        f"{name}: {recipe.epochs} epochs, {recipe.members} network{'s' * (recipe.members > 1)}"
+        for name, recipe in RECIPES.items()
+    )
+    parser.add_argument(
+        "--epochs", type=int, help=f"passes over the photos (default: the recipe's; {recipes})"
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
@@ -58,8 +64,7 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
     parser.add_argument(
         "--members",
         type=int,
-        default=defaults.members,
-        help=f"networks in the ensemble (default {defaults.members}; 1 is the cheapest)",
+        help="networks in the ensemble (default: the recipe's; 1 is the cheapest)",
     )
     parser.add_argument(
         "--recipe",
@@ -100,7 +105,7 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
     for option in ("epochs", "batch_size", "members"):
-        if getattr(args, option) < 1:
+        if getattr(args, option) is not None and getattr(args, option) < 1:
             raise DataError(f"--{option.replace('_', '-')} must be at least 1")
     if not 16 <= args.image_size <= 1024:
         raise DataError("--image-size must be between 16 and 1024 pixels")

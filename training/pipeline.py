@@ -8,7 +8,6 @@ quantised model beside it on the very same photos (its parity check).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from training.novelty import (
 )
 from training.report import classification_metrics, format_metrics, write_report
 from training.report_page import Evidence, report_title, write_report_html
-from training.train import TrainConfig, predict_outputs, train
+from training.train import FULL_FRAME, PLAIN_GROUND, TrainConfig, predict_outputs, train
 
 # The quantised model is served by default only this close to the float one.
 PARITY_MAX_ACCURACY_GAP = 0.005
@@ -232,15 +231,15 @@ def train_and_export(
 
 def recipe_for(config: TrainConfig, corners_are_background: bool) -> TrainConfig:
     """The recipe the data chooses where the config leaves it open: "plain-ground" for a
-    small subject on a plain ground (the corners are background), "full-frame" otherwise.
-    The first is built for a table and light unlike the training photos': it balances the
-    colour cast away and trains through strong changes of framing, light and feature
+    small subject on a plain ground (the corners are background), "full-frame" otherwise,
+    with its networks and epochs (`training.train.RECIPES`) where the config leaves those
+    open. The first is built for a table and light unlike the training photos': it balances
+    the colour cast away and trains through strong changes of framing, light and feature
     statistics. Where the subject fills the frame, the cast is the subject's own colour (a
     yellow dandelion, a red rose), and the detail those changes wash out is what tells the
     classes apart."""
-    if config.recipe is not None:
-        return config
-    return replace(config, recipe="plain-ground" if corners_are_background else "full-frame")
+    chosen = PLAIN_GROUND if corners_are_background else FULL_FRAME
+    return config.with_recipe(config.recipe or chosen)
 
 
 def held_out_accuracy(logits: np.ndarray, labels: np.ndarray, photos: int) -> dict[str, Any]:

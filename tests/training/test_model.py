@@ -82,16 +82,24 @@ def layer_types(model: keras.Model) -> set[str]:
 def test_the_photos_choose_the_recipe() -> None:
     """The corner rule: a dark subject on a plain ground is "plain-ground" (white balance,
     feature jitter, the table-and-light augmentation); texture to the edges is "full-frame"
-    (none of them). A recipe given in the config is kept."""
+    (none of them), with one wider network trained longer. A recipe, epochs or members given
+    in the config are kept."""
     rng = np.random.default_rng(0)
     plain = np.full((8, 48, 48, 3), 150, np.uint8)
     plain[:, 16:32, 16:32] = rng.integers(0, 255, (8, 16, 16, 3))
     filled = rng.integers(0, 255, (8, 48, 48, 3)).astype(np.uint8)
-    config = TrainConfig()
-    assert recipe_for(config, corners_are_background(plain)).recipe == "plain-ground"
-    assert recipe_for(config, corners_are_background(filled)).recipe == "full-frame"
-    given = TrainConfig(recipe="plain-ground")
-    assert recipe_for(given, corners_are_background(filled)).recipe == "plain-ground"
+
+    def chosen(config: TrainConfig, photos: np.ndarray) -> tuple:
+        picked = recipe_for(config, corners_are_background(photos))
+        return picked.recipe, picked.members, picked.width, picked.epochs
+
+    assert chosen(TrainConfig(), plain) == ("plain-ground", 3, 16, 40)
+    assert chosen(TrainConfig(), filled) == ("full-frame", 1, 24, 60)
+    given = TrainConfig(recipe="plain-ground", epochs=5, members=2)
+    assert chosen(given, filled) == ("plain-ground", 2, 16, 5)
+    wide = build_members(3, 48, members=1, plain_ground=False, width=24)
+    convolutions = [layer for layer in wide.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convolutions[0].filters == 24 and convolutions[-1].filters == 24 * 8
 
     plain_ground = layer_types(with_augmentation(build_members(3, 48), 1, plain_ground=True))
     full_frame = layer_types(
