@@ -68,7 +68,7 @@ def training_parser(description: str, default_output: Path) -> argparse.Argument
     )
     parser.add_argument(
         "--recipe",
-        choices=["plain-ground", "full-frame"],
+        choices=list(RECIPES),
         help="plain-ground: a small subject on a plain ground, as the mugs; full-frame: the "
         "subject fills the photo (default: chosen from the photos' corners)",
     )

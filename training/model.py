@@ -1,8 +1,8 @@
 """The network: grey-world white balance (where the data asks for it:
 `training.pipeline.recipe_for`), then one or more small residual CNNs with batch norm and
 a global-average-pooling head each (three for the mug photos), whose mean logits are the
-answer. The exported model
-divides those by a fitted temperature before the softmax (`serving_model`).
+answer. The exported model divides those by a fitted temperature before the softmax
+(`serving_model`).
 
 Global pooling (instead of flattening) keeps the head from memorising where the table
 shows through, which is what lets the model carry over from the grey to the green table.
