@@ -7,10 +7,10 @@ advice (each of them waiting to come back) divided by the requests the service a
 the last second. When the crowd keeps to it, clients come back about as fast as they are
 answered, and few are refused twice.
 
-A client that does not wait (wrk, a retry loop) comes back at once, and its refusal is
-answered when its time is up, at most `hold_s` later (`EarlyReturns`): refused at once, such
-clients would keep the event loop refusing instead of answering. What each choice measured:
-docs/performance.md, why the defaults.
+A client that does not wait (wrk, a retry loop) comes back at once, and waits in line for a
+place until its time is up, at most `hold_s` (`EarlyReturns`, `Capacity.wait_for_room`):
+refused at once, such clients would keep the event loop refusing instead of answering.
+What each choice measured: docs/performance.md, why the defaults.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def _count(counts: dict[int, int], second: int, keep: int) -> None:
 
 class EarlyReturns:
     """Remembers when each refused connection was told to come back. One that comes back
-    sooner is held the rest of that time, at most `hold_s`, before it is refused again: an
-    impatient client is refused at the pace Retry-After asks for, not as fast as it sends.
+    sooner is held the rest of that time, at most `hold_s` (in line for a place, and refused
+    again if none frees): an impatient client is answered at the pace Retry-After asks for,
+    not as fast as it sends.
 
     Connections are whatever identifies a client's connection (ASGI's `client`: address and
     port); behind a proxy that shares one connection among users, those users share a pace."""

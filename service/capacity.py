@@ -5,6 +5,9 @@ limits are the process's, not a model's."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+
 from service.backoff import RetryAdvice
 from service.errors import RequestError
 
@@ -33,12 +36,47 @@ class Capacity:
         # HTTP requests let in by `service.admission` and not yet answered: each will be at
         # least one image, counted from the moment it is let in, before its body is read.
         self.requests = 0
+        self._turns: deque[asyncio.Future[bool]] = deque()  # held requests, oldest first
 
     @property
     def overloaded(self) -> bool:
         """No request of even one image would be admitted now (`service.admission` refuses
         it at the door)."""
         return self.waiting >= self.max_waiting or self.requests >= self.max_requests
+
+    def enter(self) -> None:
+        """A request is let in (the door found room)."""
+        self.requests += 1
+
+    def leave(self) -> None:
+        """A request let in is answered. Its place passes straight to the longest-held request
+        waiting for room (`wait_for_room`), if the images waiting leave room for one more;
+        handed over, not freed, so that no newcomer at the door takes it first."""
+        self.retry_advice.answered()
+        while self._turns and self.waiting < self.max_waiting:
+            turn = self._turns.popleft()
+            if not turn.done():  # done: its hold ran out, or its client went away
+                turn.set_result(True)
+                return
+        self.requests -= 1
+
+    async def wait_for_room(self, timeout_s: float) -> bool:
+        """Hold a request that found no room, up to `timeout_s`, in line for the place of the
+        next request answered: True once it has that place (counted in `requests`, to be
+        given back with `leave`), False when the time is up without one."""
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._turns.append(turn)
+        timer = asyncio.get_running_loop().call_later(
+            timeout_s, lambda: turn.done() or turn.set_result(False)
+        )
+        try:
+            return await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled() and turn.result():
+                self.leave()  # handed a place as its client went away: pass it on
+            raise
+        finally:
+            timer.cancel()
 
     def check(self, images: int) -> None:
         """Refuse with OverloadedError when `images` more would exceed MAX_WAITING_IMAGES. A

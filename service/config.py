@@ -118,13 +118,13 @@ class Settings(BaseSettings):
         description="HTTP requests let in and not yet answered before new ones get 503 with "
         "Retry-After: past what the event loop answers in well under a second",
     )
-    # A held refusal's latency is about this plus the event loop's delay: longer would pass
-    # the 2 s an answer may take (docs/performance.md, why the defaults).
+    # A held request's latency is up to this plus its answer's: longer would pass the 2 s an
+    # answer may take (docs/performance.md, why the defaults).
     overload_hold_s: float = Field(
         1.5,
         ge=0,
-        description="longest a refusal is held for a connection that comes back before its "
-        "Retry-After is up, so that it is refused at that pace (0: refused at once)",
+        description="longest a request from a connection that comes back before its "
+        "Retry-After is up waits in line for a place before it is refused (0: refused at once)",
     )
     unknown_threshold: float | Literal["off"] | None = Field(
         None,

@@ -1,13 +1,16 @@
 """Overload is shed, not queued: with more images waiting than MAX_WAITING_IMAGES, or more
 requests in progress than MAX_ACTIVE_REQUESTS, new requests get 503 with Retry-After at
 once, the refusals are counted, and the service answers normally again as soon as the queue
-clears."""
+clears. A client that sends again before its Retry-After is up waits in line for a place
+instead, up to that time."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
@@ -16,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from service.backoff import LONGEST_S
 from tests.conftest import running_service
+from tests.service.test_shutdown import multipart_request, read_response
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +93,36 @@ def test_overload_is_refused_at_the_door_before_the_body_is_read(client) -> None
     finally:
         capacity.requests -= client.app.state.settings.max_active_requests
     assert client.post("/predict", **garbage).status_code == 400
+
+
+def test_a_client_that_comes_back_early_waits_in_line_for_the_next_place(
+    model_dir: Path, test_photos
+) -> None:
+    """With room for one request: while a slow upload holds the place, a client is refused
+    and told to wait; sent again at once on the same connection, its request is held, not
+    refused, and let in as soon as the slow one is answered."""
+    (photo, label), (other, other_label) = test_photos[10], test_photos[300]
+    with running_service(MODEL_DIR=str(model_dir), MAX_ACTIVE_REQUESTS="1") as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        slow_request = multipart_request(port, [photo.read_bytes()])
+        slow = socket.create_connection(("127.0.0.1", port), timeout=20)
+        slow.sendall(slow_request[:-300])  # let in at its headers; its body half sent
+        time.sleep(0.3)
+        with httpx2.Client(base_url=url, timeout=20) as client:  # one connection, kept alive
+            files = {"image": other.read_bytes()}
+            refused = client.post("/predict", files=files)
+            assert refused.status_code == 503
+            assert int(refused.headers["retry-after"]) >= 1
+            with ThreadPoolExecutor(1) as pool:
+                again = pool.submit(client.post, "/predict", files=files)
+                time.sleep(0.25)  # well within its Retry-After: held, not answered
+                assert not again.done()
+                slow.sendall(slow_request[-300:])
+                slow_answer = read_response(slow)
+                held = again.result()
+        slow.close()
+        metrics = httpx2.get(f"{url}/metrics").text
+    assert slow_answer.startswith(b"HTTP/1.1 200") and f'"index":{label}'.encode() in slow_answer
+    assert held.status_code == 200, held.text
+    assert held.json()["index"] == other_label
+    assert 'classifier_rejected_requests_total{reason="overloaded"} 1.0' in metrics
