@@ -9,8 +9,9 @@ A connection that comes back before the Retry-After it was given (wrk, a retry l
 in line instead, up to the rest of that time or OVERLOAD_HOLD_S, and takes the place of the
 next request answered; only if none frees in time is it refused. Refused at the end of the
 hold, every such client cost a refusal per hold (and the client a request), CPU taken from
-the model's threads: a model call took 1.26x as long under a flood of 1,500 connections as
-under 64 clients; in line, 1.06x (docs/performance.md).
+the model's threads (in one run, a model call took 1.26x as long under a flood of 1,500
+connections as under 64 clients; in line, 1.06x), and a client that retries at once is now
+answered whenever a place frees in its time (docs/performance.md).
 
 Why here and not in a route dependency, as at first: under a flood most requests are
 refusals, and a refusal that costs a whole FastAPI request takes the event loop away from the

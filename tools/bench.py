@@ -16,8 +16,9 @@ turns for --rounds rounds (medians reported, with ratios to the baseline); then 
 own: 1 connection to /explain, 8 sending 32-image requests, and 1,500 connections twice
 (overload: what is answered 200, what is shed with 503, any other status, latency, memory),
 first with clients that wait as long as Retry-After says, then with clients that send again
-at once, as wrk does. Needs `wrk` on the PATH (Debian: `apt-get install wrk`). Loopback
-only, about a minute a setup.
+at once, as wrk does. `--floods` adds that last flood to every round, right after each
+setup's 64-client run, so the overload figures are side by side too. Needs `wrk` on the
+PATH (Debian: `apt-get install wrk`). Loopback only, about a minute a setup.
 """
 
 from __future__ import annotations
@@ -340,12 +341,16 @@ def side_by_side(
     seconds: int,
     rounds: int,
     own_bodies: dict[str, Path] | None = None,
+    floods: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """1 and 64 clients sending single images to every server in turn, `rounds` times: the
     setups take turns, each round starting with the next one, so a drift in the machine's
     speed and the order weigh on all of them alike. The median round of each figure. A
-    server in `own_bodies` is sent that body (its own form of the same image) instead."""
+    server in `own_bodies` is sent that body (its own form of the same image) instead. With
+    `floods`, each 64-client run is followed by 1,500 connections sending again at once
+    (`flood_figures`)."""
     runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in urls}
+    flood_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
     names = list(urls)
     for round_ in range(rounds):
         start = round_ % len(names)
@@ -355,6 +360,12 @@ def side_by_side(
             many = wrk(url, body, 64, seconds)
             settle(url, body.read_bytes(), 1.0)  # wrk leaves requests in flight
             runs[name].append((one, many))
+            if floods:
+                flood = wrk(url, body, OVERLOAD_CONNECTIONS, seconds, overload="flood")
+                settle(url, body.read_bytes())
+                flood_runs[name].append(
+                    flood | {"vs_64_clients": flood["ok_per_s"] / many["requests_per_s"]}
+                )
     return {
         name: {
             "service_images_per_s_1_client": _median(one["requests_per_s"] for one, _ in pairs),
@@ -364,7 +375,27 @@ def side_by_side(
             "p50_ms_64_clients": _median(many["p50_ms"] for _, many in pairs),
             "p99_ms_64_clients": _median(many["p99_ms"] for _, many in pairs),
         }
+        | (flood_figures(flood_runs[name]) if floods else {})
         for name, pairs in runs.items()
+    }
+
+
+def flood_figures(floods: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds' floods (1,500 connections sending again at once), each against the same
+    round's 64-client rate: the medians, how many rounds answered at least 0.85 of it with 200
+    (the overload target), the worst p99, and anything but 200 and 503."""
+    return {
+        "flood_200_per_s": _median(f["ok_per_s"] for f in floods),
+        "flood_200_vs_64_clients": _median(f["vs_64_clients"] for f in floods),
+        "flood_rounds_at_0.85": f"{sum(f['vs_64_clients'] >= 0.85 for f in floods)}/{len(floods)}",
+        "flood_503_share": _median(
+            f["statuses"].get(503, 0) / max(1, sum(f["statuses"].values())) for f in floods
+        ),
+        "flood_p99_ms_worst": max(f["p99_ms"] for f in floods),
+        "flood_other_statuses": sum(
+            n for f in floods for status, n in f["statuses"].items() if status not in (200, 503)
+        ),
+        "flood_socket_errors": sum(f["socket_errors"] for f in floods),
     }
 
 
@@ -415,6 +446,7 @@ def bench(
     seconds: int,
     rounds: int,
     code: dict[str, Path] | None = None,
+    floods: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every figure for every setup: the in-process ones first, then every server started
     (unless `url`; a setup in `code` from that checkout) and loaded side by side, then each
@@ -444,7 +476,7 @@ def bench(
             for name_url in urls.values():
                 wrk(name_url, bodies["single"], 64, 2)  # warm-up
                 settle(name_url, single, 1.0)
-            for name, figures in side_by_side(urls, bodies, seconds, rounds).items():
+            for name, figures in side_by_side(urls, bodies, seconds, rounds, floods=floods).items():
                 results[name] |= figures
             for name, name_url in urls.items():
                 result = results[name]
@@ -508,6 +540,12 @@ def main() -> None:
         default=3,
         help="rounds of 1 and 64 clients, the setups taking turns (the median is reported)",
     )
+    parser.add_argument(
+        "--floods",
+        action="store_true",
+        help="each round also floods every setup with 1,500 connections sending again at "
+        "once, right after its 64-client run (the overload target, side by side)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk not found; install it (Debian: apt-get install wrk)")
@@ -521,7 +559,9 @@ def main() -> None:
         if args.baseline_rev is not None:  # that revision's service with today's defaults
             code["baseline"] = stack.enter_context(checkout(args.baseline_rev))
             setups["baseline"] = SETUPS["auto"]
-        results = bench(names, setups, model_dirs, args.url, args.seconds, args.rounds, code)
+        results = bench(
+            names, setups, model_dirs, args.url, args.seconds, args.rounds, code, args.floods
+        )
     if "baseline" in results:  # the issue's measures: 64 clients' images/s, 1 client's p50
         base = results["baseline"]
         for result in results.values():
@@ -532,6 +572,10 @@ def main() -> None:
             result["1_client_p50_vs_baseline"] = round(
                 result["p50_ms_1_client"] / base["p50_ms_1_client"], 2
             )
+            if args.floods:
+                result["flood_200_vs_baseline"] = round(
+                    result["flood_200_per_s"] / base["flood_200_per_s"], 2
+                )
     print(table(results))
     if args.json:
         by_metric = {
