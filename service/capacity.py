@@ -64,6 +64,8 @@ class Capacity:
         """Hold a request that found no room, up to `timeout_s`, in line for the place of the
         next request answered: True once it has that place (counted in `requests`, to be
         given back with `leave`), False when the time is up without one."""
+        while self._turns and self._turns[0].done():  # gave up (no `leave` came to pop them)
+            self._turns.popleft()
         turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._turns.append(turn)
         timer = asyncio.get_running_loop().call_later(

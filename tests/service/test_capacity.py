@@ -48,6 +48,10 @@ def test_no_place_is_handed_over_while_too_many_images_wait() -> None:
         capacity.leave()
         assert capacity.requests == 0
         assert await held is False
+        # While no place is handed over, the requests that gave up do not pile up in line.
+        for _ in range(100):
+            assert await capacity.wait_for_room(0.001) is False
+        assert len(capacity._turns) <= 1
 
     asyncio.run(scenario())
 
