@@ -66,11 +66,10 @@ class Capacity:
         given back with `leave`), False when the time is up without one."""
         while self._turns and self._turns[0].done():  # gave up (no `leave` came to pop them)
             self._turns.popleft()
-        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[bool] = loop.create_future()
         self._turns.append(turn)
-        timer = asyncio.get_running_loop().call_later(
-            timeout_s, lambda: turn.done() or turn.set_result(False)
-        )
+        timer = loop.call_later(timeout_s, lambda: turn.done() or turn.set_result(False))
         try:
             return await turn
         except asyncio.CancelledError:

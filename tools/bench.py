@@ -307,6 +307,10 @@ def wrk(
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "ok_per_s": statuses.get(200, total) / seconds,
         "statuses": statuses,
+        # Of the answers counted by status (overload runs): the share shed with 503, and how
+        # many were anything but 200 and 503.
+        "shed_share": statuses.get(503, 0) / max(1, sum(statuses.values())),
+        "other_statuses": sum(n for s, n in statuses.items() if s not in (200, 503)),
         "socket_errors": sum(map(int, errors.groups())) if errors else 0,
         "p50_ms": _latency_ms(output, "50%"),
         "p99_ms": _latency_ms(output, "99%"),
@@ -388,13 +392,9 @@ def flood_figures(floods: list[dict[str, Any]]) -> dict[str, Any]:
         "flood_200_per_s": _median(f["ok_per_s"] for f in floods),
         "flood_200_vs_64_clients": _median(f["vs_64_clients"] for f in floods),
         "flood_rounds_at_0.85": f"{sum(f['vs_64_clients'] >= 0.85 for f in floods)}/{len(floods)}",
-        "flood_503_share": _median(
-            f["statuses"].get(503, 0) / max(1, sum(f["statuses"].values())) for f in floods
-        ),
+        "flood_503_share": _median(f["shed_share"] for f in floods),
         "flood_p99_ms_worst": max(f["p99_ms"] for f in floods),
-        "flood_other_statuses": sum(
-            n for f in floods for status, n in f["statuses"].items() if status not in (200, 503)
-        ),
+        "flood_other_statuses": sum(f["other_statuses"] for f in floods),
         "flood_socket_errors": sum(f["socket_errors"] for f in floods),
     }
 
@@ -421,14 +421,11 @@ def load_figures(
         flood = wrk(url, bodies["single"], OVERLOAD_CONNECTIONS, seconds, overload=kind)
         settle(url, single)  # what the closed connections left queued is answered
         prefix = "overload" if kind == "flood" else "overload_backoff"
-        others = {s: n for s, n in flood["statuses"].items() if s not in (200, 503)}
         result |= {
             f"{prefix}_200_per_s": round(flood["ok_per_s"], 1),
             f"{prefix}_200_vs_64_clients": round(flood["ok_per_s"] / per_s_64_clients, 2),
-            f"{prefix}_503_share": round(
-                flood["statuses"].get(503, 0) / max(1, sum(flood["statuses"].values())), 3
-            ),
-            f"{prefix}_other_statuses": sum(others.values()),
+            f"{prefix}_503_share": round(flood["shed_share"], 3),
+            f"{prefix}_other_statuses": flood["other_statuses"],
             f"{prefix}_socket_errors": flood["socket_errors"],
             f"{prefix}_p50_ms": flood["p50_ms"],
             f"{prefix}_p99_ms": flood["p99_ms"],
