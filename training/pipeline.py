@@ -99,13 +99,16 @@ def train_and_export(
     if eval_is_training_data:
         evaluated_on += " (in the training data: not a measure of generalisation)"
     another_table = config.threshold_on_another_table
-    threshold_versions = held_out_versions
+    threshold_versions, threshold_labels = held_out_versions, held_out_labels
     if another_table:
         threshold_versions = np.concatenate(
             [held_out_versions, on_another_table(held_out.images, config.seed + 2000)]
         )
+        threshold_labels = np.concatenate([held_out_labels, held_out.labels])
+    version_outputs = served.output_batches(threshold_versions)
     novelty = fit_threshold(
-        served.output_batches(threshold_versions)[NOVELTY],
+        version_outputs[NOVELTY],
+        version_outputs[PROBABILITIES].argmax(axis=1) == threshold_labels,
         served.output_batches(threshold_non_mugs(config.image_size, config.seed))[NOVELTY],
         f"the {len(held_out)} held-out photos, as taken and under each of the "
         f"{2 * len(SUITE)} conditions of the photo suite"

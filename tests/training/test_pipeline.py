@@ -76,10 +76,12 @@ def test_task_writes_model_metadata_and_report(one_epoch_model: Path) -> None:
     assert held_out["n"] == 4 and held_out["accuracy"] in (0, 0.25, 0.5, 0.75, 1)
     assert 0 <= held_out["suite_mean_accuracy"] <= 1
     assert metadata.metrics["held_out_accuracy"] == held_out["accuracy"]
-    # The unknown threshold keeps 99% of the held-out photos and is what the service reads.
+    # The unknown threshold keeps 99% of the held-out photos the model answers right (all of
+    # them when it answers none right) and is what the service reads.
     unknown = report["unknown"]
     assert metadata.novelty["threshold"] == unknown["threshold"] > 0
-    assert metadata.novelty["held_out_kept"] >= 0.99
+    assert metadata.novelty["held_out_right_kept"] >= 0.99
+    assert 0 <= unknown["n_right"] <= unknown["n"]
     # ... and is the higher of that and the score under which 8% of fresh non-class images fall.
     sides = (unknown["keeping_threshold"], unknown["non_class_threshold"])
     assert unknown["threshold"] == max(sides)
