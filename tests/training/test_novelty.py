@@ -72,7 +72,8 @@ def test_a_model_that_answers_none_right_keeps_its_share_of_all() -> None:
 def test_tied_non_class_scores_are_all_answered_unknown() -> None:
     # A tenth of the non-class images score exactly 0.9: keeping any would keep them all.
     non_class = np.concatenate([np.full(100, 0.9), RNG.uniform(1.0, 1.4, 900)])
-    fit = fit_threshold(np.full(100, 0.1), np.full(100, True), non_class, "test")
+    held_out = np.full(100, 0.1)
+    fit = fit_threshold(held_out, all_right(held_out), non_class, "test")
     assert fit["threshold"] == 0.8999 and fit["non_class_answered_unknown"] == 1.0
 
 
