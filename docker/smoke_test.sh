@@ -31,8 +31,8 @@ docker build -q -f docker/Dockerfile -t "$IMAGE" . >/dev/null || fail "docker bu
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$IMAGE") / 1000000 ))
 echo "built in $(( $(date +%s) - started ))s, image size ${size_mb} MB"
 
-echo "== run on PORT=$PORT"
-docker run -d --name "$NAME" -e PORT=$PORT -p 127.0.0.1:$PORT:$PORT "$IMAGE" >/dev/null \
+echo "== run on PORT=$PORT, limited to one CPU (--cpus 1, a CPU quota as Kubernetes sets)"
+docker run -d --name "$NAME" --cpus 1 -e PORT=$PORT -p 127.0.0.1:$PORT:$PORT "$IMAGE" >/dev/null \
   || fail "docker run failed"
 for _ in $(seq 120); do
   curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break
@@ -41,6 +41,10 @@ done
 health=$(curl -fs "http://127.0.0.1:$PORT/health") \
   || fail "/health never answered: $(docker logs "$NAME" 2>&1 | tail -5)"
 echo "health: $health"
+# The quota, not the host's CPUs that affinity still shows, sets the model's threads.
+loaded=$(docker logs "$NAME" 2>&1 | grep -m1 "loaded model") || fail "no 'loaded model' line in the log"
+echo "$loaded"
+case "$loaded" in *" on 1 thread"*) ;; *) fail "under --cpus 1 the model should run on 1 thread" ;; esac
 
 echo "== predict"
 # The first photo by a glob, not `ls | head`: under pipefail, ls killed by SIGPIPE once head
@@ -103,5 +107,8 @@ answer=$(curl -fs -H 'content-type: application/json' -d "$body" "http://127.0.0
 echo "batch prediction request -> $answer"
 classes=$(python3 -c 'import json, sys; print([p["classes"] for p in json.loads(sys.argv[1])["predictions"]])' "$answer")
 [ "$classes" = "[0, 1]" ] || fail "expected classes [0, 1] (white, black), got $classes"
+# Without a quota, every CPU the container may use runs the model.
+loaded=$(docker logs "$NAME-vertex" 2>&1 | grep -m1 "loaded model") || fail "no 'loaded model' line"
+case "$loaded" in *" on $(nproc) thread"*) ;; *) fail "expected the model on $(nproc) threads: $loaded" ;; esac
 
 echo "docker smoke test: 6 passed, 0 failed"

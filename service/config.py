@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.cpus import usable_cpus
 from service.imaging import DEFAULT_MAX_PIXELS
-from service.runtime import DEFAULT_MODEL_DIR, usable_cpus
+from service.runtime import DEFAULT_MODEL_DIR
 
 MIB = 1024 * 1024
 
@@ -87,7 +88,8 @@ class Settings(BaseSettings):
     model_threads: int = Field(
         default_factory=usable_cpus,
         ge=1,
-        description="threads for one model call (default: the CPUs this process may use)",
+        description="threads for one model call (default: the CPUs this process may use, its "
+        "affinity capped by a CPU quota)",
     )
     decode_threads: int = Field(4, ge=1, description="images decoded at once, off the event loop")
     max_upload_bytes: int = Field(10 * MIB, ge=1, description="largest request body (413 above)")

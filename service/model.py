@@ -134,11 +134,12 @@ class ImageClassifier:
             self.unknown_threshold = self._unknown_threshold()
             self._labels = tuple(self._predictor.metadata.class_names)
             log.info(
-                "loaded model %s (%s) from %s with %s",
+                "loaded model %s (%s) from %s with %s on %s",
                 self.version,
                 self._predictor.precision,
                 self.location,
                 settings.model_runtime,
+                _threads(self._predictor.threads),
             )
         self.ready = True
 
@@ -221,3 +222,10 @@ class ImageClassifier:
         if self._predictor is None:
             raise RuntimeError("model is not loaded yet")
         return self._predictor
+
+
+def _threads(threads: int | None) -> str:
+    """How many threads a model call runs on, as the load log line says it."""
+    if threads is None:
+        return "the runtime's own threads"
+    return f"{threads} thread" + ("s" if threads != 1 else "")

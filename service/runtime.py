@@ -10,7 +10,6 @@ to start, the default) and TensorFlow (needs the `tensorflow` extra).
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from service.cpus import usable_cpus
 from service.storage import StorageError, fetch_folder, is_remote, list_files
 
 SAVED_MODEL_DIR = "saved_model"
@@ -132,6 +132,7 @@ class Predictor(Protocol):
     metadata: ModelMetadata
     precision: str  # float or int8: what is running
     model_dir: Path  # the local folder it was loaded from (a gs:// model's copy)
+    threads: int | None  # a call's threads; None: the runtime's own choice (TensorFlow)
 
     def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -166,6 +167,7 @@ class TensorFlowPredictor(_Outputs):
     """Runs the SavedModel's default signature with TensorFlow (float only)."""
 
     precision = "float"
+    threads = None
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
@@ -192,14 +194,6 @@ class TensorFlowPredictor(_Outputs):
         return {name: value.numpy() for name, value in self._signature(images=batch).items()}
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may use (its affinity: a container's cpuset, taskset), or all of
-    them where the system cannot say (macOS)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class LiteRTPredictor(_Outputs):
     """Runs `model.tflite` (or its quantised twin) with LiteRT: no TensorFlow needed, small
     and quick to load."""
@@ -217,7 +211,8 @@ class LiteRTPredictor(_Outputs):
             raise ModelLoadError(f"{path}: LiteRT model not found")
         try:
             # Left to itself LiteRT runs one thread: half the speed of two, the same numbers.
-            interpreter = Interpreter(model_path=str(path), num_threads=threads or usable_cpus())
+            self.threads = threads or usable_cpus()
+            interpreter = Interpreter(model_path=str(path), num_threads=self.threads)
             self._runner = interpreter.get_signature_runner("serving_default")
             outputs = self._runner.get_output_details()
         except (ValueError, RuntimeError) as error:

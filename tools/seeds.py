@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from service.runtime import usable_cpus
+from service.cpus import usable_cpus
 from training.cli import run_command
 from training.corruptions import BEYOND_THE_ISSUE
 from training.dataset import default_data_dir

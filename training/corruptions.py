@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from service.cpus import usable_cpus
 from service.imaging import decode_image
-from service.runtime import usable_cpus
 from training.report import expected_calibration_error
 
 DEFAULT_SEED = 0

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from service.cpus import usable_cpus
 from service.imaging import ImageError, decode_image
-from service.runtime import MAX_CLASSES, MIN_CLASSES, label_problem, usable_cpus
+from service.runtime import MAX_CLASSES, MIN_CLASSES, label_problem
 
 log = logging.getLogger(__name__)
 
