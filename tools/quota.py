@@ -27,9 +27,9 @@ NAME = "mug-classifier-quota"
 PORT = 18111
 
 
-def run_container(image: str, cpus: str, threads: str) -> str:
+def run_container(image: str, cpus: str, threads: str, single: bytes) -> str:
     """Start the image under the quota, MODEL_THREADS=`threads` (`default`: unset); its URL
-    once it answers a photo."""
+    once it answers `single` (a one-photo request body)."""
     subprocess.run(["docker", "rm", "-f", NAME], capture_output=True)
     environment = [] if threads == "default" else ["-e", f"MODEL_THREADS={threads}"]
     subprocess.run(
@@ -38,13 +38,9 @@ def run_container(image: str, cpus: str, threads: str) -> str:
         check=True, capture_output=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{PORT}"
-    single = multipart("image", [sample_jpeg()])
-    for _ in range(300):
-        try:
-            if post(f"{url}/predict", single) == 200:
-                return url
-        except OSError:
-            pass
+    for _ in range(300):  # `post` answers 0 while the port refuses connections
+        if post(f"{url}/predict", single) == 200:
+            return url
         time.sleep(0.2)
     logs = subprocess.run(["docker", "logs", NAME], capture_output=True, text=True)
     raise SystemExit(f"the container never answered:\n{logs.stderr[-2000:]}")
@@ -91,9 +87,8 @@ def main() -> None:
                 # Each round in the other order, so neither setting always follows the other.
                 order = settings if round_number % 2 == 0 else settings[::-1]
                 for threads in order:
-                    figures = measure(
-                        run_container(args.image, args.cpus, threads), body, args.seconds
-                    )
+                    url = run_container(args.image, args.cpus, threads, body.read_bytes())
+                    figures = measure(url, body, args.seconds)
                     results[threads].append(figures)
                     print(
                         f"round {round_number + 1}, MODEL_THREADS={threads}: {figures}", flush=True
