@@ -13,6 +13,19 @@ IMAGE=mug-classifier:smoke
 NAME=mug-classifier-smoke-$$
 PORT=18093
 fail() { echo "SMOKE TEST FAILED: $*" >&2; exit 1; }
+# The first line of container $1's log that holds $2, waiting up to 10 s for it: Docker copies
+# a container's output into its log asynchronously, so a line written before /health answered
+# may reach `docker logs` a moment after. The log is read whole before grep looks at it: piped
+# into `grep -m1`, `docker logs` could die of SIGPIPE once grep has its line, and pipefail
+# would then report the line as missing.
+log_line() {
+  local logs
+  for _ in $(seq 40); do
+    logs=$(docker logs "$1" 2>&1) && grep -m1 -F "$2" <<<"$logs" && return 0
+    sleep 0.25
+  done
+  return 1
+}
 EMULATOR_PID=
 cleanup() {
   docker rm -f "$NAME" "$NAME-vertex" >/dev/null 2>&1 || true
@@ -42,7 +55,7 @@ health=$(curl -fs "http://127.0.0.1:$PORT/health") \
   || fail "/health never answered: $(docker logs "$NAME" 2>&1 | tail -5)"
 echo "health: $health"
 # The quota, not the host's CPUs that affinity still shows, sets the model's threads.
-loaded=$(docker logs "$NAME" 2>&1 | grep -m1 "loaded model") || fail "no 'loaded model' line in the log"
+loaded=$(log_line "$NAME" "loaded model") || fail "no 'loaded model' line in the log"
 echo "$loaded"
 case "$loaded" in *" on 1 thread"*) ;; *) fail "under --cpus 1 the model should run on 1 thread" ;; esac
 
@@ -108,7 +121,7 @@ echo "batch prediction request -> $answer"
 classes=$(python3 -c 'import json, sys; print([p["classes"] for p in json.loads(sys.argv[1])["predictions"]])' "$answer")
 [ "$classes" = "[0, 1]" ] || fail "expected classes [0, 1] (white, black), got $classes"
 # Without a quota, every CPU the container may use runs the model.
-loaded=$(docker logs "$NAME-vertex" 2>&1 | grep -m1 "loaded model") || fail "no 'loaded model' line"
+loaded=$(log_line "$NAME-vertex" "loaded model") || fail "no 'loaded model' line"
 case "$loaded" in *" on $(nproc) thread"*) ;; *) fail "expected the model on $(nproc) threads: $loaded" ;; esac
 
 echo "docker smoke test: 6 passed, 0 failed"
