@@ -46,10 +46,9 @@ def run_container(image: str, cpus: str, threads: str, single: bytes) -> str:
     raise SystemExit(f"the container never answered:\n{logs.stderr[-2000:]}")
 
 
-def measure(url: str, body: Path, seconds: int) -> dict[str, float]:
-    """A warm-up, then 64 connections and one; answers counted by status, so a refusal
-    shows in the rate instead of stopping the run."""
-    single = body.read_bytes()
+def measure(url: str, body: Path, single: bytes, seconds: int) -> dict[str, float]:
+    """A warm-up, then 64 connections and one sending `body` (a file holding `single`);
+    answers counted by status, so a refusal shows in the rate instead of stopping the run."""
     settle(url, single, 1)
     wrk(url, body, 64, 3, overload="flood")
     settle(url, single, 2)
@@ -80,15 +79,16 @@ def main() -> None:
     settings = args.threads or ["2", "default"]
     results: dict[str, list[dict[str, float]]] = {threads: [] for threads in settings}
     with tempfile.TemporaryDirectory() as folder:
+        single = multipart("image", [sample_jpeg()])
         body = Path(folder, "single.body")
-        body.write_bytes(multipart("image", [sample_jpeg()]))
+        body.write_bytes(single)
         try:
             for round_number in range(args.rounds):
                 # Each round in the other order, so neither setting always follows the other.
                 order = settings if round_number % 2 == 0 else settings[::-1]
                 for threads in order:
-                    url = run_container(args.image, args.cpus, threads, body.read_bytes())
-                    figures = measure(url, body, args.seconds)
+                    url = run_container(args.image, args.cpus, threads, single)
+                    figures = measure(url, body, single, args.seconds)
                     results[threads].append(figures)
                     print(
                         f"round {round_number + 1}, MODEL_THREADS={threads}: {figures}", flush=True
